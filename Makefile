@@ -1,0 +1,32 @@
+# `make test` and `make demo` work on a fresh clone with only python3 on the PATH:
+# they create .venv when missing and (re)install the project when pyproject.toml changed.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.landscape-installed
+PYTEST_WORKERS ?= 2
+
+.PHONY: install test demo lint bench clean-demo
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+test: $(STAMP)
+	OMP_NUM_THREADS=1 MPLBACKEND=Agg $(PY) -m pytest -n $(PYTEST_WORKERS) -q
+
+demo: $(STAMP)
+	MPLBACKEND=Agg $(VENV)/bin/landscape demo --out checkpoints/demo --figures figures/demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check landscape tests benchmarks analysis_scripts
+
+bench: $(STAMP)
+	$(PY) -m benchmarks
+
+clean-demo:
+	rm -rf checkpoints/demo figures/demo

@@ -1,0 +1,117 @@
+"""Helpers shared by the subcommands: JSON output, devices, ``KEY=VALUE`` options."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = [
+    "add_device_flag",
+    "add_json_flag",
+    "emit_json",
+    "parse_kv",
+    "parse_value",
+    "resolve_device",
+    "to_jsonable",
+]
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    """Add ``--json``: print one JSON object on stdout instead of the human report."""
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object on stdout (for scripts)"
+    )
+
+
+def add_device_flag(parser: argparse.ArgumentParser, default: str = "auto") -> None:
+    """Add ``--device`` (``auto`` picks CUDA when present)."""
+    parser.add_argument(
+        "--device", default=default,
+        help="cpu, cuda, cuda:N, or auto (CUDA when present; default %(default)s)",
+    )
+
+
+def resolve_device(name: str) -> torch.device:
+    """Turn ``auto``/``cpu``/``cuda[:N]`` into a device, with a clear error when absent."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"unknown device {name!r}: use cpu, cuda, cuda:N or auto") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available: use --device cpu")
+    return device
+
+
+def parse_value(text: str) -> Any:
+    """Parse a command-line value: bool, int, float, comma list, or string.
+
+    >>> parse_value("true"), parse_value("3"), parse_value("0.5"), parse_value("300,100")
+    (True, 3, 0.5, [300, 100])
+    """
+    low = text.lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    if low in ("none", "null"):
+        return None
+    if "," in text:
+        return [parse_value(t) for t in text.split(",") if t]
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_kv(items: list[str] | None) -> dict[str, Any]:
+    """Parse ``["widths=1000", "batchnorm=true"]`` into a dict.
+
+    Raises:
+        ValueError: an item without ``=``.
+
+    """
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"expected KEY=VALUE, got {item!r} (e.g. widths=300,100)")
+        out[key.replace("-", "_")] = parse_value(value)
+    return out
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert tensors, numpy values, paths and non-finite floats into JSON-able values."""
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, torch.Tensor):
+        return to_jsonable(obj.detach().cpu().tolist())
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return to_jsonable(obj.item())
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def emit_json(obj: Any) -> None:
+    """Print ``obj`` as one JSON object on stdout."""
+    json.dump(to_jsonable(obj), sys.stdout, sort_keys=True)
+    sys.stdout.write("\n")
+    sys.stdout.flush()

@@ -1,0 +1,333 @@
+"""Checkpoints: atomic save, safe load, parameter dicts and flat vectors (DESIGN 3.2).
+
+A checkpoint holds only tensors and plain Python values, so it loads with
+``torch.load(..., weights_only=True)``; a file that would need full unpickling is refused and
+nothing in it is executed. Writes go to a temporary file that is fsynced and renamed, so a
+killed process leaves the previous checkpoint intact.
+
+Parameters are addressed as a dict ``name -> tensor`` in ``model.named_parameters()`` order;
+a flat vector is their concatenation in that order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import zipfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from landscape import __version__
+from landscape._io import atomic_path
+from landscape._types import ParamDict
+from landscape.models import create_model
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "Checkpoint",
+    "CheckpointError",
+    "check_comparable",
+    "checkpoint_digest",
+    "load_checkpoint",
+    "params_to_vector",
+    "save_checkpoint",
+    "state_digest",
+    "vector_to_params",
+]
+
+FORMAT = "landscape-checkpoint"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, unsafe, corrupt, of another format or incompatible."""
+
+
+@dataclass
+class Checkpoint:
+    """The content of a checkpoint file.
+
+    Attributes:
+        model_name: registry name, for :func:`landscape.models.create_model`.
+        model_kwargs: the keyword arguments that rebuild the model (``num_classes``,
+            ``input_shape`` and model options).
+        state_dict: the model's ``state_dict()`` (parameters and buffers).
+        param_names: names of the trainable parameters, in ``named_parameters()`` order.
+        epoch: completed epochs (0 is the initialisation).
+        step: optimizer steps taken.
+        config: the run configuration.
+        metrics: the metrics of this epoch.
+        optimizer_state: ``optimizer.state_dict()`` or ``None``.
+        extra: other plain values and tensors (RNG states, pruning masks ...).
+        path: where it was loaded from.
+
+    """
+
+    model_name: str
+    model_kwargs: dict[str, Any]
+    state_dict: dict[str, Tensor]
+    param_names: list[str]
+    epoch: int = 0
+    step: int = 0
+    config: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    optimizer_state: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    def build_model(self, device: str | torch.device | None = None) -> nn.Module:
+        """Rebuild the model with :func:`create_model` and load this state into it."""
+        model = create_model(self.model_name, **self.model_kwargs)
+        load_into(model, self.state_dict, what=str(self.path or "checkpoint"))
+        return model.to(device) if device is not None else model
+
+    def parameters(self) -> ParamDict:
+        """Return the trainable parameters as an ordered ``name -> tensor`` dict."""
+        return {n: self.state_dict[n] for n in self.param_names}
+
+    def buffers(self) -> ParamDict:
+        """Return the non-parameter entries of the state (BatchNorm statistics ...)."""
+        names = set(self.param_names)
+        return {n: t for n, t in self.state_dict.items() if n not in names}
+
+    def digest(self) -> str:
+        """Content digest of the model state (see :func:`state_digest`)."""
+        return state_digest(self.state_dict)
+
+    def describe(self) -> str:
+        """One line: model, epoch, step, number of parameters."""
+        n = sum(self.state_dict[p].numel() for p in self.param_names)
+        return f"{self.model_name} epoch {self.epoch} step {self.step}, {n:,} parameters"
+
+
+def _plain(value: Any) -> Any:
+    """Convert tuples to lists recursively so configs survive a JSON round trip unchanged."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    *,
+    model_name: str,
+    model_kwargs: Mapping[str, Any],
+    epoch: int,
+    step: int = 0,
+    config: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint atomically and return its path.
+
+    Args:
+        path: destination file (``RUN/epoch_0001.pt`` by convention).
+        model: the model whose ``state_dict`` is saved.
+        model_name: registry name of the model.
+        model_kwargs: arguments that rebuild it with ``create_model``.
+        epoch: completed epochs.
+        step: optimizer steps taken.
+        config: the run configuration.
+        metrics: metrics of this epoch.
+        optimizer: its ``state_dict`` is saved when given.
+        extra: further plain values / tensors (must be loadable with ``weights_only=True``).
+
+    """
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "library_version": __version__,
+        "model": {"name": model_name, "kwargs": _plain(dict(model_kwargs))},
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "param_names": [n for n, _ in model.named_parameters()],
+        "epoch": int(epoch),
+        "step": int(step),
+        "config": _plain(dict(config or {})),
+        "metrics": _plain(dict(metrics or {})),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "extra": dict(extra or {}),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Load a checkpoint safely (``weights_only=True``).
+
+    Raises:
+        CheckpointError: the file is missing, would need full unpickling (unsafe: it is
+            refused and nothing in it runs), is corrupt or truncated, or is not a landscape
+            checkpoint of a format version this library reads.
+
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(
+            f"{path} is a directory; pass a checkpoint file such as {path}/epoch_0001.pt "
+            "(`landscape info RUN` lists a run's checkpoints)"
+        )
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist: check the path")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower() or "weights_only" in str(exc).lower():
+            raise CheckpointError(
+                f"refusing to load {path}: it contains Python objects that only a full "
+                "unpickling could rebuild, and unpickling can run arbitrary code. Nothing was "
+                "executed. Re-save the weights as plain tensors (a state_dict) from a trusted "
+                "session."
+            ) from None
+        raise CheckpointError(f"{path} is corrupt or not a PyTorch file: {exc}") from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
+        raise CheckpointError(
+            f"{path} is corrupt or truncated ({type(exc).__name__}: {exc}); an interrupted "
+            "write never replaces a good checkpoint here, so use the previous epoch's file"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        keys = list(payload)[:5] if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointError(
+            f"{path} is not a landscape checkpoint (found {keys}); checkpoints are written by "
+            "`landscape train` or landscape.checkpoint.save_checkpoint"
+        )
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {version}, written by landscape "
+            f"{payload.get('library_version')}; this is landscape {__version__}, which reads "
+            f"up to version {FORMAT_VERSION}: upgrade landscape"
+        )
+    return Checkpoint(
+        model_name=payload["model"]["name"],
+        model_kwargs=dict(payload["model"]["kwargs"]),
+        state_dict=dict(payload["state_dict"]),
+        param_names=list(payload["param_names"]),
+        epoch=int(payload["epoch"]),
+        step=int(payload["step"]),
+        config=dict(payload.get("config") or {}),
+        metrics=dict(payload.get("metrics") or {}),
+        optimizer_state=payload.get("optimizer"),
+        extra=dict(payload.get("extra") or {}),
+        path=path,
+    )
+
+
+def state_digest(tensors: Mapping[str, Tensor]) -> str:
+    """SHA-256 over names, dtypes, shapes and bytes of the tensors, in sorted name order.
+
+    Two checkpoints with the same model state have the same digest whatever else they hold
+    (optimizer state, metrics), so analyses of equal weights share cache entries.
+
+    >>> a = {"w": torch.ones(2)}
+    >>> state_digest(a) == state_digest({"w": torch.ones(2)}) != state_digest({"w": torch.zeros(2)})
+    True
+    """
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+_DIGEST_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def checkpoint_digest(path: str | Path) -> str:
+    """Content digest of the model state in a checkpoint file (memoised per file version)."""
+    path = Path(path).resolve()
+    st = os.stat(path)
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _DIGEST_CACHE:
+        _DIGEST_CACHE[key] = load_checkpoint(path).digest()
+    return _DIGEST_CACHE[key]
+
+
+def load_into(model: nn.Module, state_dict: Mapping[str, Tensor], *, what: str = "state") -> None:
+    """``model.load_state_dict(state_dict)`` with an error naming the first mismatch."""
+    own = model.state_dict()
+    check_comparable(own, state_dict, names=("the model", what))
+    model.load_state_dict(state_dict)
+
+
+def check_comparable(
+    a: Mapping[str, Tensor] | Checkpoint,
+    b: Mapping[str, Tensor] | Checkpoint,
+    *,
+    names: tuple[str, str] = ("a", "b"),
+) -> None:
+    """Raise if two parameter (or state) dicts differ in names or shapes.
+
+    Args:
+        a: a dict ``name -> tensor`` or a :class:`Checkpoint` (its parameters are compared).
+        b: the same for the other side.
+        names: how to call the two sides in the message.
+
+    Raises:
+        CheckpointError: naming the first mismatching entry, e.g. "checkpoint b has parameter
+            'fc.weight' of shape (10, 300), a has (10, 100): the two runs use different models".
+
+    >>> check_comparable({"w": torch.zeros(2)}, {"w": torch.ones(2)})
+
+    """
+    da = a.parameters() if isinstance(a, Checkpoint) else a
+    db = b.parameters() if isinstance(b, Checkpoint) else b
+    na, nb = names
+    for name in da:
+        if name not in db:
+            raise CheckpointError(
+                f"{na} has parameter {name!r} but {nb} does not: the two use different models"
+            )
+        if tuple(da[name].shape) != tuple(db[name].shape):
+            raise CheckpointError(
+                f"{nb} has parameter {name!r} of shape {tuple(db[name].shape)}, {na} has "
+                f"{tuple(da[name].shape)}: the two use different models"
+            )
+    for name in db:
+        if name not in da:
+            raise CheckpointError(
+                f"{nb} has parameter {name!r} but {na} does not: the two use different models"
+            )
+
+
+def params_to_vector(params: Mapping[str, Tensor] | Iterable[Tensor]) -> Tensor:
+    """Concatenate tensors (dict values in order) into one flat vector.
+
+    >>> params_to_vector({"a": torch.ones(2, 2), "b": torch.zeros(1)}).tolist()
+    [1.0, 1.0, 1.0, 1.0, 0.0]
+    """
+    tensors = list(params.values()) if isinstance(params, Mapping) else list(params)
+    return torch.cat([t.reshape(-1) for t in tensors])
+
+
+def vector_to_params(vector: Tensor, like: Mapping[str, Tensor]) -> ParamDict:
+    """Split a flat vector into a dict shaped like ``like`` (views of ``vector``).
+
+    Raises:
+        ValueError: the vector's length differs from the total size of ``like``.
+
+    """
+    total = sum(t.numel() for t in like.values())
+    if vector.dim() != 1 or vector.numel() != total:
+        raise ValueError(
+            f"expected a flat vector of {total} entries to match the parameters, got shape "
+            f"{tuple(vector.shape)}"
+        )
+    out: ParamDict = {}
+    offset = 0
+    for name, t in like.items():
+        out[name] = vector[offset : offset + t.numel()].view_as(t)
+        offset += t.numel()
+    return out

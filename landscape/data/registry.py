@@ -1,0 +1,69 @@
+"""Dataset registry: ``get_dataset(name, **options)`` and ``list_datasets()`` (timm style)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from landscape.data._base import Dataset
+
+__all__ = ["DatasetEntry", "get_dataset", "list_datasets", "register_dataset"]
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """A registered dataset: its builder and a one-line description."""
+
+    name: str
+    build: Callable[..., Dataset]
+    description: str
+
+
+_REGISTRY: dict[str, DatasetEntry] = {}
+
+
+def register_dataset(name: str, description: str) -> Callable[[Callable[..., Dataset]], Callable]:
+    """Decorator registering a builder ``fn(**options) -> Dataset`` under ``name``."""
+
+    def wrap(fn: Callable[..., Dataset]) -> Callable[..., Dataset]:
+        if name in _REGISTRY:
+            raise ValueError(f"dataset {name!r} is registered twice")
+        _REGISTRY[name] = DatasetEntry(name, fn, description)
+        return fn
+
+    return wrap
+
+
+def list_datasets() -> list[str]:
+    """Return the registered dataset names, sorted.
+
+    >>> {"mnist5k", "synthetic", "cifar10"} <= set(list_datasets())
+    True
+    """
+    return sorted(_REGISTRY)
+
+
+def get_dataset(name: str, **options: Any) -> Dataset:
+    """Build the dataset ``name`` with the given options.
+
+    Args:
+        name: one of :func:`list_datasets`.
+        **options: builder options, e.g. ``root`` and ``download`` for the torchvision sets,
+            ``input_shape``/``num_classes``/``num_train`` for ``synthetic``.
+
+    Raises:
+        ValueError: unknown name (the message lists the valid ones) or bad option.
+        FileNotFoundError: a file-backed dataset whose files are missing (the message names
+            the files expected and where).
+
+    """
+    entry = _REGISTRY.get(name)
+    if entry is None:
+        raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(list_datasets())}")
+    try:
+        return entry.build(**options)
+    except TypeError as exc:
+        if "unexpected keyword" in str(exc):
+            raise ValueError(f"dataset {name!r}: {exc}") from exc
+        raise

@@ -1,0 +1,110 @@
+"""Run directories (DESIGN 3.2): ``config.json``, ``metrics.jsonl``, ``epoch_NNNN.pt``.
+
+Every file is written atomically; ``metrics.jsonl`` is rewritten whole on each append (it is
+small: a line per epoch), so a killed process never leaves a half line behind.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from landscape._io import atomic_write_bytes, atomic_write_json
+
+__all__ = ["RunDir"]
+
+_EPOCH_RE = re.compile(r"^epoch_(\d{4,})\.pt$")
+
+
+class RunDir:
+    """A training run's directory.
+
+    >>> import tempfile
+    >>> run = RunDir(tempfile.mkdtemp())
+    >>> run.checkpoint_path(3).name
+    'epoch_0003.pt'
+    >>> run.epochs()
+    []
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    @property
+    def config_path(self) -> Path:
+        """``RUN/config.json``."""
+        return self.path / "config.json"
+
+    @property
+    def metrics_path(self) -> Path:
+        """``RUN/metrics.jsonl``."""
+        return self.path / "metrics.jsonl"
+
+    def exists(self) -> bool:
+        """Whether this looks like a run directory (has ``config.json``)."""
+        return self.config_path.is_file()
+
+    def checkpoint_path(self, epoch: int) -> Path:
+        """Path of the checkpoint after ``epoch`` epochs (0: the initialisation)."""
+        return self.path / f"epoch_{int(epoch):04d}.pt"
+
+    def epochs(self) -> list[int]:
+        """Epochs with a complete checkpoint file, ascending (temporary files are ignored)."""
+        if not self.path.is_dir():
+            return []
+        found = (_EPOCH_RE.match(p.name) for p in self.path.iterdir())
+        return sorted(int(m.group(1)) for m in found if m)
+
+    def last_epoch(self) -> int | None:
+        """The highest checkpointed epoch, or ``None``."""
+        epochs = self.epochs()
+        return epochs[-1] if epochs else None
+
+    def read_config(self) -> dict[str, Any]:
+        """The run's resolved configuration.
+
+        Raises:
+            FileNotFoundError: not a run directory.
+
+        """
+        if not self.config_path.is_file():
+            raise FileNotFoundError(
+                f"{self.path} is not a run directory: it has no config.json (runs are made "
+                "by `landscape train --out DIR`)"
+            )
+        return json.loads(self.config_path.read_text())
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        """Atomically write ``config.json``."""
+        atomic_write_json(self.config_path, config)
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        """All metric rows, one per epoch, in file order."""
+        if not self.metrics_path.is_file():
+            return []
+        rows = []
+        for line in self.metrics_path.read_text().splitlines():
+            if line.strip():
+                rows.append(json.loads(line))
+        return rows
+
+    def write_metrics(self, rows: list[dict[str, Any]]) -> None:
+        """Atomically replace ``metrics.jsonl`` with ``rows``."""
+        text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
+        atomic_write_bytes(self.metrics_path, text.encode())
+
+    def append_metrics(self, row: dict[str, Any]) -> None:
+        """Append one row (atomically, by rewriting the small file)."""
+        self.write_metrics([*self.read_metrics(), row])
+
+    def truncate_metrics(self, last_epoch: int) -> None:
+        """Drop rows of epochs after ``last_epoch`` (used when resuming)."""
+        rows = self.read_metrics()
+        kept = [r for r in rows if int(r.get("epoch", 0)) <= last_epoch]
+        if len(kept) != len(rows):
+            self.write_metrics(kept)
