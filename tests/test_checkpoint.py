@@ -1,0 +1,137 @@
+import os
+
+import pytest
+import torch
+
+from landscape import checkpoint as ck
+from landscape.checkpoint import (
+    CheckpointError,
+    check_comparable,
+    checkpoint_digest,
+    load_checkpoint,
+    params_to_vector,
+    save_checkpoint,
+    vector_to_params,
+)
+from landscape.models import create_model
+
+KW = {"widths": [8], "batchnorm": True, "input_shape": (1, 4, 4), "num_classes": 3}
+
+
+def _save(path, model=None, **kw):
+    model = model or create_model("mlp", seed=0, **KW)
+    return save_checkpoint(path, model, model_name="mlp", model_kwargs=KW, epoch=2, step=7,
+                           config={"lr": 0.1, "widths": (8,)}, metrics={"test_acc": 0.5}, **kw)
+
+
+def test_round_trip_rebuilds_the_model(tmp_path):
+    model = create_model("mlp", seed=0, **KW)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(torch.randn(5, 1, 4, 4)).sum().backward()
+    opt.step()
+    _save(tmp_path / "e.pt", model, optimizer=opt, extra={"rng": torch.get_rng_state()})
+    c = load_checkpoint(tmp_path / "e.pt")
+    assert (c.epoch, c.step, c.model_name) == (2, 7, "mlp")
+    assert c.config["widths"] == [8]  # tuples come back as lists: JSON-stable
+    assert c.param_names == [n for n, _ in model.named_parameters()]
+    rebuilt = c.build_model()
+    for (n, a), b in zip(model.state_dict().items(), rebuilt.state_dict().values()):
+        assert torch.equal(a, b), n
+    assert set(c.buffers()) == {"hidden.0.1.running_mean", "hidden.0.1.running_var",
+                                "hidden.0.1.num_batches_tracked"}
+    assert c.optimizer_state["state"][0]["momentum_buffer"].shape == (8, 16)
+    assert c.digest() == checkpoint_digest(tmp_path / "e.pt")
+
+
+def test_unsafe_file_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"format": ck.FORMAT, "payload": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match="refusing to load.*Nothing was executed"):
+        load_checkpoint(tmp_path / "evil.pt")
+    assert not marker.exists()
+
+
+def test_corrupt_and_foreign_files(tmp_path):
+    _save(tmp_path / "good.pt")
+    data = (tmp_path / "good.pt").read_bytes()
+    (tmp_path / "trunc.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_checkpoint(tmp_path / "trunc.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_checkpoint(tmp_path / "junk.pt")
+    torch.save({"fc.weight": torch.zeros(2)}, tmp_path / "bare.pt")
+    with pytest.raises(CheckpointError, match="not a landscape checkpoint"):
+        load_checkpoint(tmp_path / "bare.pt")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+    with pytest.raises(CheckpointError, match="is a directory"):
+        load_checkpoint(tmp_path)
+
+
+def test_newer_format_version_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(ck, "FORMAT_VERSION", 99)
+    _save(tmp_path / "new.pt")
+    monkeypatch.setattr(ck, "FORMAT_VERSION", 1)
+    with pytest.raises(CheckpointError, match="format version 99.*upgrade landscape"):
+        load_checkpoint(tmp_path / "new.pt")
+
+
+def test_interrupted_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = _save(tmp_path / "e.pt")
+    before = path.read_bytes()
+
+    def dying_save(obj, f):
+        with open(f, "wb") as fh:
+            fh.write(b"partial")
+        raise KeyboardInterrupt("killed mid-write")
+
+    monkeypatch.setattr(ck.torch, "save", dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        _save(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.pt"]
+
+
+def test_comparability_names_the_first_mismatch(tmp_path):
+    a = _save(tmp_path / "a.pt")
+    other = dict(KW, widths=[9])
+    b = save_checkpoint(tmp_path / "b.pt", create_model("mlp", **other), model_name="mlp",
+                        model_kwargs=other, epoch=0)
+    ca, cb = load_checkpoint(a), load_checkpoint(b)
+    check_comparable(ca, ca)
+    with pytest.raises(CheckpointError, match=r"b has parameter 'hidden.0.0.weight' of shape "
+                                              r"\(9, 16\), a has \(8, 16\)"):
+        check_comparable(ca, cb, names=("a", "b"))
+    with pytest.raises(CheckpointError, match="has parameter 'extra'"):
+        check_comparable({"w": torch.zeros(1)}, {"w": torch.zeros(1), "extra": torch.zeros(1)})
+    wrong = create_model("mlp", **other)
+    with pytest.raises(CheckpointError, match="different models"):
+        ck.load_into(wrong, ca.state_dict, what=str(a))
+
+
+def test_flat_vector_round_trip():
+    params = dict(create_model("mlp", seed=1, **KW).named_parameters())
+    vec = params_to_vector(params)
+    assert vec.numel() == sum(p.numel() for p in params.values())
+    back = vector_to_params(vec, params)
+    assert list(back) == list(params)
+    assert all(torch.equal(back[n], params[n]) for n in params)
+    with pytest.raises(ValueError, match="flat vector of"):
+        vector_to_params(vec[:-1], params)
+
+
+def test_digest_ignores_everything_but_the_model_state(tmp_path):
+    model = create_model("mlp", seed=0, **KW)
+    a = _save(tmp_path / "a.pt", model)
+    b = save_checkpoint(tmp_path / "b.pt", model, model_name="mlp", model_kwargs=KW, epoch=9)
+    assert checkpoint_digest(a) == checkpoint_digest(b)
+    with torch.no_grad():
+        model.out.bias[0] += 1
+    c = _save(tmp_path / "c.pt", model)
+    assert checkpoint_digest(c) != checkpoint_digest(a)
