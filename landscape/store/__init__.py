@@ -1,0 +1,37 @@
+"""The HDF5 result store: content-addressed, crash-safe, race-safe (DESIGN 3.3).
+
+``Store(root).get_or_compute(name, params, inputs, compute)`` answers a question from the
+cache or computes, stores and returns it; ``Store.partial`` fills a grid in point by point.
+Every entry is a plain HDF5 file readable with ``h5py.File`` (layout in the README).
+"""
+
+from landscape.store.entry import (
+    CorruptEntryError,
+    Entry,
+    StoreError,
+    StoreVersionError,
+    StoreWarning,
+    read_meta,
+)
+from landscape.store.keys import canonical_json, entry_key, question_key
+from landscape.store.partial import Partial
+from landscape.store.paths import add_store_flag, default_store_path, open_store
+from landscape.store.store import EntrySummary, Store
+
+__all__ = [
+    "CorruptEntryError",
+    "Entry",
+    "EntrySummary",
+    "Partial",
+    "Store",
+    "StoreError",
+    "StoreVersionError",
+    "StoreWarning",
+    "add_store_flag",
+    "canonical_json",
+    "default_store_path",
+    "entry_key",
+    "open_store",
+    "question_key",
+    "read_meta",
+]
