@@ -4,4 +4,6 @@ STYLE.md rule 5: every fast path (HVP, Lanczos, multi-tensor optimizer step, cur
 evaluation) has a reference here, and the tests compare the two at explicit tolerances.
 """
 
-__all__: list[str] = []
+from landscape.testing.optim import ReferenceGRDA
+
+__all__: list[str] = ["ReferenceGRDA"]
