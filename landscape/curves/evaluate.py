@@ -1,0 +1,179 @@
+"""Loss and error along a curve and along the straight line (DESIGN 4.4; seed 004 Fig. 5).
+
+For each ``t`` in ``points`` equally spaced values of ``[0, 1]`` (61 by default, as Garipov
+et al. 2018) the weights ``phi(t)`` get their own BatchNorm statistics
+(:func:`landscape.curves.recalibrate_bn`, one pass over the training data), then the mean
+cross-entropy and the error (percent) on the training and test sets are measured. The same is
+done for the straight line ``(1 - t) w_0 + t w_1`` between the same endpoints. Reported:
+
+    barrier = max_t L_train(phi(t)) - max(L_train(phi(0)), L_train(phi(1)))
+    segment lengths ||phi(t_{i+1}) - phi(t_i)||_2 and their sum (the curve's length)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from landscape.curves.bezier import Curve, curve_forward
+from landscape.curves.bn import recalibrate_bn
+
+__all__ = ["barrier", "evaluate_along", "evaluate_loss_error", "evaluate_weights"]
+
+
+@torch.no_grad()
+def evaluate_loss_error(
+    model: nn.Module,
+    params: Mapping[str, Tensor],
+    batches: Iterable[tuple[Tensor, Tensor]],
+    *,
+    buffers: Mapping[str, Tensor] | None = None,
+) -> tuple[float, float]:
+    """Mean cross-entropy and error (percent) of ``model`` at ``params`` in eval mode.
+
+    Sums are taken per sample in float64, so the result does not depend on the batching.
+
+    Returns:
+        ``(loss, error_percent)``.
+
+    Raises:
+        ValueError: no data.
+
+    """
+    was_training = model.training
+    model.eval()
+    loss, wrong, n = 0.0, 0, 0
+    try:
+        for x, y in batches:
+            out = curve_forward(model, params, x, buffers)
+            loss += float(F.cross_entropy(out.double(), y, reduction="sum"))
+            wrong += int((out.argmax(1) != y).sum())
+            n += int(y.shape[0])
+    finally:
+        model.train(was_training)
+    if n == 0:
+        raise ValueError("cannot evaluate on an empty data set: pass a non-empty EvalSet")
+    return loss / n, 100.0 * wrong / n
+
+
+def evaluate_weights(
+    model: nn.Module,
+    params: Mapping[str, Tensor],
+    train: Iterable[tuple[Tensor, Tensor]],
+    test: Iterable[tuple[Tensor, Tensor]] | None = None,
+    *,
+    bn_data: Iterable[tuple[Tensor, Tensor]] | None = None,
+) -> dict[str, float]:
+    """Recalibrate BatchNorm for ``params`` (one pass), then evaluate on train and test.
+
+    Args:
+        model: the network.
+        params: the weights, ``name -> tensor``.
+        train: training data (an unaugmented :class:`landscape.data.EvalSet`).
+        test: test data, or ``None`` to skip the test metrics.
+        bn_data: data for the BatchNorm pass (default: ``train``).
+
+    Returns:
+        ``train_loss``, ``train_error`` and, with ``test``, ``test_loss``, ``test_error``.
+
+    """
+    buffers = recalibrate_bn(model, params, bn_data if bn_data is not None else train)
+    out: dict[str, float] = {}
+    out["train_loss"], out["train_error"] = evaluate_loss_error(model, params, train,
+                                                                buffers=buffers)
+    if test is not None:
+        out["test_loss"], out["test_error"] = evaluate_loss_error(model, params, test,
+                                                                  buffers=buffers)
+    return out
+
+
+def barrier(losses: Any) -> float:
+    """``max_t L(t) - max(L(0), L(1))`` for losses sampled along a path (endpoints included).
+
+    >>> barrier([0.25, 1.0, 0.5])
+    0.5
+    >>> barrier([0.25, 0.125, 0.5])    # no hill: the maximum is an endpoint
+    0.0
+    """
+    values = np.asarray(losses, dtype=np.float64)
+    if values.ndim != 1 or values.size < 2:
+        raise ValueError(f"expected a 1-d sequence of at least 2 losses, got shape {values.shape}")
+    return float(values.max() - max(values[0], values[-1]))
+
+
+@torch.no_grad()
+def _along(
+    curve: Curve,
+    model: nn.Module,
+    ts: np.ndarray,
+    train: Iterable[tuple[Tensor, Tensor]],
+    test: Iterable[tuple[Tensor, Tensor]] | None,
+    bar: tqdm,
+) -> dict[str, Any]:
+    rows: dict[str, list[float]] = {}
+    lengths = []
+    prev = None
+    for t in ts:
+        vec = curve.vector(float(t))
+        if prev is not None:
+            lengths.append(float(torch.linalg.vector_norm((vec - prev).double())))
+        prev = vec
+        for key, value in evaluate_weights(model, curve.split(vec), train, test).items():
+            rows.setdefault(key, []).append(value)
+        bar.update(1)
+    result: dict[str, Any] = {k: np.asarray(v) for k, v in rows.items()}
+    result["segment_lengths"] = np.asarray(lengths)
+    result["length"] = float(np.sum(lengths))
+    result["barrier"] = barrier(result["train_loss"])
+    if "test_error" in result:
+        result["test_error_barrier"] = barrier(result["test_error"])
+    return result
+
+
+def evaluate_along(
+    curve: Curve,
+    model: nn.Module,
+    train: Iterable[tuple[Tensor, Tensor]],
+    test: Iterable[tuple[Tensor, Tensor]] | None = None,
+    *,
+    points: int = 61,
+    line: bool = True,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Evaluate the curve (and the straight line) at ``points`` equally spaced ``t``.
+
+    Every weight vector gets exact BatchNorm statistics before it is evaluated.
+
+    Args:
+        curve: the fitted curve.
+        model: a network of the curve's architecture (parameters are not used).
+        train: training data (unaugmented), also used for the BatchNorm pass.
+        test: test data, or ``None``.
+        points: number of values of ``t`` (endpoints included), >= 2.
+        line: also evaluate the straight line between the endpoints.
+        progress: show a progress bar on stderr.
+
+    Returns:
+        ``{"t": array, "curve": {...}, "line": {...}}``; each part holds arrays
+        ``train_loss``, ``train_error`` (and ``test_loss``, ``test_error``),
+        ``segment_lengths`` and the scalars ``length``, ``barrier``, ``test_error_barrier``.
+
+    Raises:
+        ValueError: ``points < 2``.
+
+    """
+    if int(points) != points or points < 2:
+        raise ValueError(f"points must be an integer >= 2 (61 by default), got {points!r}")
+    ts = np.linspace(0.0, 1.0, int(points))
+    total = len(ts) * (2 if line else 1)
+    with tqdm(total=total, desc="curve eval", disable=not progress, leave=False) as bar:
+        out: dict[str, Any] = {"t": ts, "curve": _along(curve, model, ts, train, test, bar)}
+        if line:
+            out["line"] = _along(curve.line(), model, ts, train, test, bar)
+    return out
