@@ -17,6 +17,8 @@ __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
 COMMAND_MODULES: tuple[str, ...] = (
     "landscape.info",
+    "landscape.train.cli",
+    "landscape.store.cli",
 )
 
 # Errors that are the user's to fix: printed as one clear line, exit status 2.

@@ -179,15 +179,20 @@ class Entry(Mapping[str, Any]):
             node = f[name]
             if isinstance(node, h5py.Group) and sel != ():
                 raise TypeError(f"{name!r} is a group: select inside it with 'group/field'")
-            return read_node(node, sel)
+            try:
+                return read_node(node, sel)
+            except OSError as exc:  # a failed checksum or decompression: bit rot on disk
+                raise CorruptEntryError(
+                    f"entry {self.key[:12]} ({self.name}) has a corrupt {name!r} ({exc}): "
+                    f"remove it with `landscape cache rm {self.key[:12]}` and recompute"
+                ) from exc
 
     def __getitem__(self, name: str) -> Any:
         return self.read(name)
 
     def read_all(self) -> dict[str, Any]:
         """Read every result into memory, nested dicts for groups."""
-        with self.open() as f:
-            return {k: read_node(f[k]) for k in f}
+        return {k: self.read(k) for k in self.keys()}
 
     @property
     def size(self) -> int:

@@ -420,6 +420,22 @@ class Store:
             version=meta["schema_version"], params=canonical(meta["params"]), path=str(path),
         )
 
+    def resolve(self, prefix: str) -> str:
+        """The full key of the one entry (or partial) whose key starts with ``prefix``.
+
+        Raises:
+            KeyError: no entry, or several, match.
+
+        """
+        if not isinstance(prefix, str) or not re.fullmatch(r"[0-9a-f]{4,64}", prefix):
+            raise KeyError(f"expected a key or a prefix of at least 4 hex digits, got {prefix!r}")
+        names = {p.stem for p in self.root.glob(f"{prefix}*.h5")}
+        names |= {p.stem for p in (self.root / ".partial").glob(f"{prefix}*.plog")}
+        if len(names) != 1:
+            what = "no entry" if not names else f"{len(names)} entries ({', '.join(sorted(names))})"
+            raise KeyError(f"{what} in {self.root} match {prefix!r}: see `landscape cache ls`")
+        return names.pop()
+
     def remove(self, key: str) -> bool:
         """Delete the entry and any partial result under ``key``; returns whether any existed."""
         self._check_key(key)
