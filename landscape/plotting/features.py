@@ -1,0 +1,133 @@
+"""Figures of feature statistics, drawn from cached arrays (plotting never computes).
+
+Every function takes the statistics dict of :func:`landscape.stats.layer_statistics` (or
+the same dict read back from the result store with ``entry.read_all()``), or a mapping
+``label -> such dict`` to compare runs (e.g. ``{"adam": ..., "sgd": ...}``) side by side.
+
+* :func:`plot_sparsity_table`: seed 001 Table 1/2 style, % features inactive per layer by
+  activation and by BatchNorm scale;
+* :func:`plot_universality`: seed 001 Fig. 3, per-layer histograms of feature universality;
+* :func:`plot_specialisation`: seed 002 Fig. 3, per-layer histograms of class specialisation;
+* :func:`plot_weight_norms`: seed 000 Fig. 5, per-layer histograms of the L2 norms of the
+  units' incoming weight vectors, on a log axis (bimodal under Adam + L2).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from landscape.plotting._style import new_figure
+from landscape.stats.features import sparsity_rows
+
+__all__ = [
+    "plot_sparsity_table",
+    "plot_specialisation",
+    "plot_universality",
+    "plot_weight_norms",
+]
+
+
+def _runs(stats: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    if "layers" in stats and "order" in stats:
+        return {"": stats}
+    if not stats or not all(isinstance(v, Mapping) and "layers" in v for v in stats.values()):
+        raise ValueError(
+            "expected feature statistics (a dict with 'layers' and 'order', from "
+            "landscape.stats.layer_statistics or a store entry) or a dict label -> statistics"
+        )
+    return dict(stats)
+
+
+def _grid(n: int) -> tuple[int, int]:
+    cols = min(n, 4)
+    return cols, math.ceil(n / cols)
+
+
+def _layer_hist_figure(
+    stats: Mapping[str, Any], key: str, edges_key: str, xlabel: str, *,
+    layers: list[str] | None, log_x: bool = False,
+) -> Figure:
+    runs = _runs(stats)
+    first = next(iter(runs.values()))
+    names = [n for n in (layers or list(first["order"])) if key in first["layers"][n]]
+    if not names:
+        raise ValueError(f"no layer of these statistics has {key!r} (nothing to draw)")
+    cols, rows = _grid(len(names))
+    fig, axes = new_figure(cols, rows, width=3.4, height=2.8)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    width_share = 1.0 / len(runs)
+    for i, name in enumerate(names):
+        ax = axes.flat[i]
+        for r, (label, st) in enumerate(runs.items()):
+            edges = np.asarray(st["edges"][edges_key], dtype=float)
+            counts = np.asarray(st["layers"][name][key], dtype=float)
+            total = counts.sum()
+            frac = counts / total if total else counts
+            if log_x:
+                ax.stairs(frac, edges, label=label or None)
+            else:
+                w = np.diff(edges) * width_share
+                ax.bar(edges[:-1] + r * w, frac, width=w, align="edge", label=label or None)
+        if log_x:
+            ax.set_xscale("log")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("fraction of features")
+        if len(runs) > 1 and i == 0:
+            ax.legend(fontsize=8)
+    return fig
+
+
+def plot_universality(stats: Mapping[str, Any], *, layers: list[str] | None = None) -> Figure:
+    """Per-layer histograms of universality (%), seed 001 Fig. 3 (dead features at 0%)."""
+    return _layer_hist_figure(stats, "universality_hist", "universality", "universality (%)",
+                              layers=layers)
+
+
+def plot_specialisation(stats: Mapping[str, Any], *, layers: list[str] | None = None) -> Figure:
+    """Per-layer histograms of class specialisation, seed 002 Fig. 3 (silent ones left out)."""
+    return _layer_hist_figure(stats, "specialisation_hist", "specialisation",
+                              "class specialisation", layers=layers)
+
+
+def plot_weight_norms(stats: Mapping[str, Any], *, layers: list[str] | None = None) -> Figure:
+    """Per-layer histograms of incoming weight-vector norms on a log axis, seed 000 Fig. 5."""
+    return _layer_hist_figure(stats, "norm_hist", "norm", "L2 norm of incoming weights",
+                              layers=layers, log_x=True)
+
+
+def plot_sparsity_table(stats: Mapping[str, Any]) -> Figure:
+    """Seed 001 Table 1/2 style: % inactive features per layer by activation and by gamma.
+
+    With several runs, each run contributes a pair of columns.
+    """
+    runs = _runs(stats)
+    tables = {label: sparsity_rows(st) for label, st in runs.items()}
+    layers = [r["layer"] for r in next(iter(tables.values()))]
+
+    def pct(v: float) -> str:
+        return "-" if not np.isfinite(v) else f"{v:.0f}"
+
+    header = ["layer"]
+    for label in tables:
+        prefix = f"{label}: " if label else ""
+        header += [f"{prefix}% by act", f"{prefix}% by $\\gamma$"]
+    cells = []
+    for i, layer in enumerate(layers):
+        row = [layer]
+        for rows in tables.values():
+            row += [pct(rows[i]["pct_act"]), pct(rows[i]["pct_gamma"])]
+        cells.append(row)
+    fig, axes = new_figure(1, 1, width=1.6 * len(header) + 1.0, height=0.3 * len(cells) + 0.8)
+    ax = axes[0, 0]
+    ax.axis("off")
+    table = ax.table(cellText=cells, colLabels=header, loc="center", cellLoc="center")
+    table.auto_set_font_size(False)
+    table.set_fontsize(8)
+    return fig
