@@ -196,9 +196,9 @@ def load_curve(
     """
     run = RunDir(run_dir)
     config = run.read_config()
-    if config.get("kind") != CURVE_RUN_KIND:
+    if config.get("type") != CURVE_RUN_KIND:
         raise FileNotFoundError(
-            f"{run.path} is not a curve run (config.json has kind {config.get('kind')!r}); "
+            f"{run.path} is not a curve run (config.json has type {config.get('type')!r}); "
             "curve runs are made by `landscape curve fit A B --out DIR`"
         )
     epochs = run.epochs()
@@ -253,7 +253,7 @@ def fit_curve(
     ckpt_b, info_b = _endpoint(end)
     check_comparable(ckpt_a, ckpt_b, names=(f"checkpoint {start}", f"checkpoint {end}"))
     full = {
-        "kind": CURVE_RUN_KIND,
+        "type": CURVE_RUN_KIND,
         "library_version": __version__,
         "endpoints": {"start": info_a, "end": info_b},
         "model": {"name": ckpt_a.model_name, "kwargs": ckpt_a.model_kwargs},
