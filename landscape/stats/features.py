@@ -26,6 +26,7 @@ From these, with ``M_f = max_s pooled[s, f]``:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,7 @@ __all__ = [
     "format_sparsity_table",
     "inactive_by_activation",
     "inactive_by_scale",
+    "iter_feature_batches",
     "layer_statistics",
     "sparsity_rows",
     "universality",
@@ -136,6 +138,62 @@ class FeaturePass:
     num_classes: int
 
 
+def iter_feature_batches(
+    model: nn.Module,
+    data: EvalSet,
+    sites: list[Site],
+    num_classes: int,
+    *,
+    batches: list[int] | None = None,
+    progress: bool = False,
+) -> Iterator[tuple[int, dict[str, Tensor], dict[str, Tensor]]]:
+    """Yield ``(batch index, pooled [B, F] per site, class mass [C, F] per site)`` on the CPU.
+
+    The model runs in eval mode under ``no_grad`` (its mode is restored afterwards). Only the
+    batches listed in ``batches`` are computed (all by default), so a streamed pass can resume.
+    """
+    wanted = set(range(len(data)) if batches is None else batches)
+    pooled: dict[str, Tensor] = {}
+    mass: dict[str, Tensor] = {}
+    labels: list[Tensor] = []
+
+    def sink(index: int, out: Tensor) -> None:
+        site = sites[index]
+        a = out.detach().abs().flatten(2) if out.dim() > 2 else out.detach().abs()[:, :, None]
+        pooled[site.name] = a.amax(dim=2).cpu()
+        m = torch.zeros(num_classes, a.shape[1], dtype=torch.float64, device=a.device)
+        mass[site.name] = m.index_add_(0, labels[0], a.sum(dim=2, dtype=torch.float64)).cpu()
+
+    handles, counters = site_counter_hooks(model, sites, sink)
+    was_training = model.training
+    model.eval()
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(wanted), desc="features", unit="batch")
+    try:
+        with torch.no_grad():
+            for i, (x, y) in enumerate(data):
+                if i not in wanted:
+                    continue
+                for k in counters:
+                    counters[k] = 0
+                labels[:] = [y]
+                pooled.clear()
+                mass.clear()
+                model(x)
+                if bar is not None:
+                    bar.update(1)
+                yield i, dict(pooled), dict(mass)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+        if bar is not None:
+            bar.close()
+
+
 def feature_pass(
     model: nn.Module,
     data: EvalSet,
@@ -169,44 +227,17 @@ def feature_pass(
             f"labels must lie in [0, {c}), got range [{int(labels.min())}, {int(labels.max())}]"
             ": pass num_classes= the dataset's class count"
         )
-    x0, _ = next(iter(data))
-    sites = find_sites(model, x0[:2])
-    dtype = data.dtype
-    pooled = {s.name: torch.empty(n, s.num_features, dtype=dtype) for s in sites}
-    mass = {
-        s.name: torch.zeros(c, s.num_features, dtype=torch.float64, device=data.device)
-        for s in sites
-    }
-    state: dict[str, Any] = {"start": 0, "y": None}
-
-    def sink(index: int, out: Tensor) -> None:
-        site = sites[index]
-        a = out.detach().abs().flatten(2) if out.dim() > 2 else out.detach().abs()[:, :, None]
-        rows = slice(state["start"], state["start"] + a.shape[0])
-        pooled[site.name][rows].copy_(a.amax(dim=2), non_blocking=False)
-        mass[site.name].index_add_(0, state["y"], a.sum(dim=2, dtype=torch.float64))
-
-    handles, counters = site_counter_hooks(model, sites, sink)
-    was_training = model.training
-    model.eval()
-    try:
-        batches = iter(data)
-        if progress:
-            from tqdm import tqdm
-
-            batches = tqdm(batches, total=len(data), desc="features", unit="batch")
-        with torch.no_grad():
-            for x, y in batches:
-                for k in counters:
-                    counters[k] = 0
-                state["y"] = y
-                model(x)
-                state["start"] += x.shape[0]
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
-    return FeaturePass(sites, pooled, {k: v.cpu() for k, v in mass.items()}, labels, c)
+    sites = find_sites(model, next(iter(data))[0][:2])
+    pooled = {s.name: torch.empty(n, s.num_features, dtype=data.dtype) for s in sites}
+    mass = {s.name: torch.zeros(c, s.num_features, dtype=torch.float64) for s in sites}
+    start = 0
+    for _, p, m in iter_feature_batches(model, data, sites, c, progress=progress):
+        b = next(iter(p.values())).shape[0]
+        for name in pooled:
+            pooled[name][start : start + b] = p[name]
+            mass[name] += m[name]
+        start += b
+    return FeaturePass(sites, pooled, mass, labels, c)
 
 
 def _histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
