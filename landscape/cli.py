@@ -19,6 +19,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "landscape.info",
     "landscape.train.cli",
     "landscape.store.cli",
+    "landscape.stats.cli",
+    "landscape.curves.cli",
 )
 
 # Errors that are the user's to fix: printed as one clear line, exit status 2.

@@ -1,6 +1,7 @@
 """Matplotlib figures drawn from cached results (plotting never computes)."""
 
 from landscape.plotting._style import new_figure, save_figure
+from landscape.plotting.curves import log_levels, plot_along, plot_plane, plot_plane_panel
 from landscape.plotting.features import (
     plot_sparsity_table,
     plot_specialisation,
@@ -9,7 +10,11 @@ from landscape.plotting.features import (
 )
 
 __all__ = [
+    "log_levels",
     "new_figure",
+    "plot_along",
+    "plot_plane",
+    "plot_plane_panel",
     "plot_sparsity_table",
     "plot_specialisation",
     "plot_universality",

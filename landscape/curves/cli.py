@@ -1,0 +1,187 @@
+"""``landscape curve fit|eval|plane``: mode connectivity from the command line (thin)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from landscape._cliutil import (
+    add_device_flag,
+    add_json_flag,
+    emit_json,
+    parse_kv,
+    resolve_device,
+)
+from landscape.checkpoint import load_checkpoint
+from landscape.curves.fit import CurveFitConfig, LoadedCurve, fit_curve, load_curve
+from landscape.curves.results import along_cached, plane_cached
+from landscape.data import Dataset, EvalSet, get_dataset
+
+__all__ = ["register"]
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    return not args.json and sys.stderr.isatty()
+
+
+def _fit_dataset(args: argparse.Namespace) -> Dataset:
+    """``--dataset`` if given, else the dataset the start checkpoint was trained on."""
+    config = load_checkpoint(args.start).config
+    name = args.dataset or config.get("dataset")
+    if not isinstance(name, str):
+        raise ValueError(
+            f"{args.start} does not record its dataset: pass --dataset NAME (and --dataset-args)"
+        )
+    options = dict(config.get("dataset_args") or {}) if name == config.get("dataset") else {}
+    options.update(parse_kv(args.dataset_args))
+    root = args.data_root or (config.get("data_root") if name == config.get("dataset") else None)
+    if root:
+        options["root"] = root
+    return get_dataset(name, **options)
+
+
+def _fit(args: argparse.Namespace) -> int:
+    cfg = CurveFitConfig(
+        degree=args.degree, kind=args.kind, epochs=args.epochs, lr=args.lr,
+        momentum=args.momentum, weight_decay=args.weight_decay, batch_size=args.batch_size,
+        seed=args.seed, augment=args.augment,
+    )
+    loaded = fit_curve(args.start, args.end, args.out, dataset=_fit_dataset(args), config=cfg,
+                       device=resolve_device(args.device), resume=args.resume,
+                       progress=_progress(args))
+    from landscape.rundir import RunDir
+
+    rows = RunDir(args.out).read_metrics()
+    summary = {"out": str(args.out), "epochs": loaded.epoch, "last": rows[-1] if rows else None}
+    if args.json:
+        emit_json(summary)
+    else:
+        last = summary["last"] or {}
+        print(f"curve fitted: {args.out} ({loaded.curve.kind}, degree {loaded.curve.degree}, "
+              f"{loaded.epoch} epochs); last epoch train loss {last.get('train_loss', 'n/a')}")
+    return 0
+
+
+def _load(args: argparse.Namespace) -> tuple[LoadedCurve, EvalSet, EvalSet]:
+    device = resolve_device(args.device)
+    loaded = load_curve(args.curve_dir, epoch=args.epoch, device=device)
+    overrides = {"root": args.data_root} if args.data_root else {}
+    dataset = loaded.dataset(**overrides)
+    dtype = loaded.curve.start.dtype
+    train = EvalSet(dataset, "train", batch_size=args.batch_size, device=device, dtype=dtype)
+    test = EvalSet(dataset, "test", batch_size=args.batch_size, device=device, dtype=dtype)
+    return loaded, train, test
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from landscape.store import open_store
+
+    store = open_store(args.store, args.curve_dir)
+    loaded, train, test = _load(args)
+    entry = along_cached(store, loaded, train, test, points=args.points,
+                         progress=_progress(args))
+    result = entry.read_all()
+    if args.figure:
+        from landscape.plotting.curves import plot_along
+
+        plot_along(result, args.figure)
+    summary: dict[str, Any] = {"key": entry.key, "cached": entry.cached, "epoch": loaded.epoch,
+                               "figure": args.figure}
+    for part in ("curve", "line"):
+        r = result[part]
+        summary[part] = {k: r[k] for k in ("barrier", "test_error_barrier", "length")}
+        summary[part].update({f"{k}_max": float(r[k].max()) for k in ("train_loss", "test_error")})
+    summary["endpoints"] = {k: [float(result["curve"][k][0]), float(result["curve"][k][-1])]
+                            for k in ("train_loss", "train_error", "test_loss", "test_error")}
+    if args.json:
+        summary["t"] = result["t"]
+        summary["along"] = {p: {k: result[p][k] for k in ("train_loss", "train_error",
+                                                            "test_loss", "test_error")}
+                            for p in ("curve", "line")}
+        emit_json(summary)
+        return 0
+    print(f"curve {args.curve_dir} (epoch {loaded.epoch}), {args.points} points, "
+          f"{'from the store' if entry.cached else 'computed'} [{entry.key[:12]}]")
+    for part in ("curve", "line"):
+        s = summary[part]
+        print(f"  {part:<5} barrier {s['barrier']:.4g}  max test error {s['test_error_max']:.2f}%"
+              f"  length {s['length']:.4g}")
+    return 0
+
+
+def _plane(args: argparse.Namespace) -> int:
+    from landscape.store import open_store
+
+    store = open_store(args.store, args.curve_dir)
+    loaded, train, test = _load(args)
+    res = plane_cached(store, loaded, train, test, grid=args.grid, margin=args.margin,
+                       progress=_progress(args))
+    if args.figure and res["complete"]:
+        from landscape.plotting.curves import plot_plane
+
+        plot_plane(res, args.figure)
+    if args.json:
+        emit_json({k: v for k, v in res.items() if k != "done"} | {"figure": args.figure})
+        return 0
+    print(f"plane of {args.curve_dir}: {int(res['done'].sum())}/{res['done'].size} points done "
+          f"({res['computed']} computed now) [{res['key'][:12]}]")
+    print(f"  dx {res['dx']:.4g}  dy {res['dy']:.4g}  bends {res['bends'].round(3).tolist()}")
+    print(f"  min train loss {float(res['train_loss'].min()):.4g}, "
+          f"min test error {float(res['test_error'].min()):.2f}%")
+    return 0
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("curve_dir", metavar="CURVE_DIR", help="directory of `landscape curve fit`")
+    p.add_argument("--epoch", type=int, default=None, help="curve checkpoint (default: last)")
+    p.add_argument("--batch-size", type=int, default=1000, help="evaluation batch size")
+    p.add_argument("--data-root", default=None, help="where file-backed datasets live")
+    p.add_argument("--figure", default=None, metavar="PATH", help="also draw the figure here")
+    from landscape.store import add_store_flag
+
+    add_store_flag(p)
+    add_device_flag(p)
+    add_json_flag(p)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``landscape curve fit|eval|plane``."""
+    p = sub.add_parser("curve", help="mode connectivity: fit a curve, evaluate it, its plane")
+    csub = p.add_subparsers(dest="curve_command", metavar="ACTION", required=True)
+
+    fit = csub.add_parser("fit", help="fit a Bezier curve (or chain) between two checkpoints")
+    fit.add_argument("start", metavar="A_CHECKPOINT")
+    fit.add_argument("end", metavar="B_CHECKPOINT")
+    fit.add_argument("--out", required=True, help="the curve's run directory")
+    g = fit.add_argument_group("curve")
+    g.add_argument("--degree", type=int, default=2, help="K (2: quadratic, default)")
+    g.add_argument("--kind", choices=("bezier", "chain"), default="bezier")
+    g = fit.add_argument_group("optimisation (SGD, seed 004 / Garipov schedule)")
+    g.add_argument("--epochs", type=int, default=10)
+    g.add_argument("--lr", type=float, default=0.1)
+    g.add_argument("--momentum", type=float, default=0.9)
+    g.add_argument("--weight-decay", type=float, default=0.0,
+                   help="wd of the 0.5 * wd * ||phi(t)||^2 term")
+    g.add_argument("--batch-size", type=int, default=128)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--augment", choices=("crop_flip", "crop", "flip"), default=None)
+    g.add_argument("--resume", action="store_true", help="continue the fit in --out")
+    g = fit.add_argument_group("data (default: the start checkpoint's)")
+    g.add_argument("--dataset", default=None)
+    g.add_argument("--dataset-args", nargs="*", default=[], metavar="KEY=VALUE")
+    g.add_argument("--data-root", default=None)
+    add_device_flag(fit)
+    add_json_flag(fit)
+    fit.set_defaults(func=_fit)
+
+    ev = csub.add_parser("eval", help="loss and error along the curve and the straight line")
+    _common(ev)
+    ev.add_argument("--points", type=int, default=61, help="values of t (default 61)")
+    ev.set_defaults(func=_eval)
+
+    pl = csub.add_parser("plane", help="loss and error over the plane through the bends")
+    _common(pl)
+    pl.add_argument("--grid", type=int, default=21, help="points per axis (default 21)")
+    pl.add_argument("--margin", type=float, default=0.2, help="beyond [0, 1] (default 0.2)")
+    pl.set_defaults(func=_plane)

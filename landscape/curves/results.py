@@ -1,0 +1,119 @@
+"""Curve and plane results cached in the result store (DESIGN 3.3, 4.4, 4.5).
+
+``along_cached`` stores :func:`landscape.curves.evaluate_along` as one entry; ``plane_cached``
+fills the plane grid through a store ``partial`` entry, one durable write per grid point, so
+an interrupted grid resumes where it stopped, and finalises it into an ordinary entry once
+complete. Keys hold the content digests of both endpoints and of the middle control points,
+the settings, and the identity of the training and test sets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import torch
+
+from landscape.checkpoint import state_digest
+from landscape.curves.evaluate import evaluate_along
+from landscape.curves.fit import LoadedCurve
+from landscape.curves.plane import PLANE_FIELDS, plane_layout, run_grid
+from landscape.data import EvalSet
+
+__all__ = ["ALONG_NAME", "PLANE_NAME", "along_cached", "curve_inputs", "plane_cached"]
+
+ALONG_NAME = "curves.along"
+PLANE_NAME = "curves.plane"
+VERSION = 1
+
+
+def curve_inputs(loaded: LoadedCurve) -> dict[str, str]:
+    """Content digests of a curve: both endpoints and the stacked middle control points."""
+    ends = loaded.config["endpoints"]
+    middle = torch.stack([m.detach().cpu() for m in loaded.curve.middle])
+    return {"start": ends["start"]["digest"], "end": ends["end"]["digest"],
+            "middle": state_digest({"middle": middle})}
+
+
+def _question(loaded: LoadedCurve, train: EvalSet, test: EvalSet) -> dict[str, Any]:
+    return {"degree": loaded.curve.degree, "kind": loaded.curve.kind,
+            "eval_batch_size": train.batch_size, "test_batch_size": test.batch_size}
+
+
+def along_cached(
+    store: Any,
+    loaded: LoadedCurve,
+    train: EvalSet,
+    test: EvalSet,
+    *,
+    points: int = 61,
+    progress: bool = False,
+) -> Any:
+    """Loss and error along the curve and the line, from the store or computed and stored.
+
+    Returns:
+        The store :class:`~landscape.store.Entry` (``entry["curve"]["barrier"]`` ...).
+
+    """
+    params = {**_question(loaded, train, test), "points": int(points)}
+
+    def compute() -> dict[str, Any]:
+        return evaluate_along(loaded.curve, loaded.model, train, test, points=points,
+                              progress=progress)
+
+    return store.get_or_compute(ALONG_NAME, params, curve_inputs(loaded), compute,
+                                dataset={"train": train.spec(), "test": test.spec()},
+                                version=VERSION)
+
+
+def plane_cached(
+    store: Any,
+    loaded: LoadedCurve,
+    train: EvalSet,
+    test: EvalSet,
+    *,
+    grid: int = 21,
+    margin: float = 0.2,
+    indices: Iterable[tuple[int, int]] | None = None,
+    curve_points: int = 61,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Fill in (or resume) the plane grid in the store; return the layout and the values.
+
+    Args:
+        store: a :class:`landscape.store.Store`.
+        loaded: the fitted curve.
+        train: training data (BatchNorm pass and train metrics).
+        test: test data.
+        grid: points per axis.
+        margin: the axes span ``[-margin, 1 + margin]``.
+        indices: the grid points this process handles (default: all).
+        curve_points: number of points of the curve drawn in the plane.
+        progress: show a progress bar.
+
+    Returns:
+        :func:`landscape.curves.plane_layout` plus one ``[grid, grid]`` array per field of
+        :data:`PLANE_FIELDS` (indexed ``[alpha, beta]``; NaN where not computed yet),
+        ``done`` (the mask), ``complete``, ``computed`` (points evaluated by this call) and
+        ``key`` (the store key).
+
+    """
+    params = {**_question(loaded, train, test), "grid": int(grid), "margin": float(margin)}
+    fields = {f: ((int(grid), int(grid)), "float64") for f in PLANE_FIELDS}
+    part = store.partial(PLANE_NAME, params, curve_inputs(loaded),
+                         dataset={"train": train.spec(), "test": test.spec()},
+                         version=VERSION, fields=fields)
+    computed = 0
+    if not part.complete:
+        computed = run_grid(loaded.curve, loaded.model, train, test, part, grid=grid,
+                            margin=margin, indices=indices, progress=progress)
+    out = plane_layout(loaded.curve, grid=grid, margin=margin, curve_points=curve_points)
+    complete = bool(part.complete)
+    if complete:
+        entry = part.finalize()
+        out.update({f: np.asarray(entry[f]) for f in PLANE_FIELDS})
+    else:
+        out.update({f: np.asarray(part[f]) for f in PLANE_FIELDS})
+    out.update(done=np.asarray(part.done), complete=complete, computed=computed, key=part.key)
+    return out
