@@ -56,7 +56,10 @@ def to_numpy(value: Any, *, where: str) -> np.ndarray:
                 "convert it with .float() first"
             )
         value = value.detach().cpu().numpy()
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except ValueError:  # numpy refuses ragged nested lists
+        arr = np.empty(0, object)
     if arr.dtype.kind == "O":
         raise TypeError(
             f"{where} holds Python objects (a ragged or mixed list?): store numbers, strings "

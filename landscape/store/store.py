@@ -42,6 +42,7 @@ from landscape.store.entry import (
     FORMAT_VERSION,
     CorruptEntryError,
     Entry,
+    StoreError,
     StoreVersionError,
     StoreWarning,
     read_meta,
@@ -238,17 +239,17 @@ class Store:
         for mark in sorted((m for m in marks if m.isdigit()), key=int, reverse=True):
             if int(mark) <= version:
                 break
-            with contextlib.suppress(OSError, ValueError):
+            try:
                 newer = (qdir / mark).read_text().strip()
-                if not self.path_of(newer).exists():
-                    continue
                 lib = read_meta(self.path_of(newer)).get("library_version", "?")
-                raise StoreVersionError(
-                    f"{name} for these parameters and inputs is stored as entry {newer[:12]} "
-                    f"written by schema version {mark} (landscape {lib}); this code reads "
-                    f"version {version}: upgrade landscape, use another --store, or remove it "
-                    f"with `landscape cache rm {newer[:12]}`"
-                )
+            except (OSError, StoreError):  # removed or unreadable: it answers nothing
+                continue
+            raise StoreVersionError(
+                f"{name} for these parameters and inputs is stored as entry {newer[:12]} "
+                f"written by schema version {mark} (landscape {lib}); this code reads "
+                f"version {version}: upgrade landscape, use another --store, or remove it "
+                f"with `landscape cache rm {newer[:12]}`"
+            )
 
     def find(
         self,
