@@ -249,7 +249,7 @@ def train(
                 loss = F.cross_entropy(model(x), y)
                 if not torch.isfinite(loss):
                     raise TrainingDiverged(
-                        f"{name}: the training loss became {float(loss)} at epoch {epoch + 1} "
+                        f"{name}: the training loss became {loss.item()} at epoch {epoch + 1} "
                         f"(step {step + 1}, lr {lr:g}); checkpoints up to epoch {epoch} are "
                         "kept. Lower the learning rate (--lr), add warm-up via a schedule, or "
                         "check the data"
