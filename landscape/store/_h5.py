@@ -28,7 +28,7 @@ def chunk_shape(shape: tuple[int, ...], itemsize: int, target_bytes: int) -> tup
     Reading one eigenvector (one row of a ``(k, P)`` array) then touches only its own chunks.
 
     >>> chunk_shape((10, 15_000_000), 4, 1 << 20)
-    (1, 262144)
+    (1, 258621)
     >>> chunk_shape((21, 21), 8, 1 << 20)
     (21, 21)
     """
@@ -36,6 +36,7 @@ def chunk_shape(shape: tuple[int, ...], itemsize: int, target_bytes: int) -> tup
     chunks: list[int] = []
     for n in reversed(shape):
         c = max(1, min(n, remaining))
+        c = -(-n // -(-n // c)) if n else c  # split the axis evenly: no mostly-empty edge chunk
         chunks.append(c)
         remaining = max(1, remaining // c)
     return tuple(reversed(chunks))
