@@ -188,3 +188,49 @@ def test_errors_are_clear():
         feature_pass(_known_mlp(), _known_data(), num_classes=1)
     with pytest.raises(ValueError, match=r"\[N, F\]"):
         universality(torch.zeros(3))
+
+
+def test_streamed_pass_resumes_and_statistics_are_cached(tmp_path):
+    from landscape.stats._featurestore import PASS_NAME, stored_feature_pass
+    from landscape.store import Store
+
+    store, net, data = Store(tmp_path / "store"), _known_mlp(), _known_data(batch_size=3)
+    inputs = {"checkpoint": "0" * 64}
+    # A pass killed after its first batch: batch 0 is in the partial (marked here by 7.0).
+    part = store.partial(PASS_NAME, {"num_classes": 2, "batch_size": 3, "sites": ["1"]}, inputs,
+                         dataset=data.spec(), fields={"pooled.1": ((3, 3, 4), "float64"),
+                                                      "mass.1": ((3, 2, 4), "float64")},
+                         grid=(3,))
+    part.write((0,), **{"pooled.1": np.full((3, 4), 7.0), "mass.1": np.zeros((2, 4))})
+    fp = stored_feature_pass(store, net, data, inputs=inputs, num_classes=2)
+    assert (fp.pooled["1"][:3] == 7.0).all()  # batch 0 was not recomputed
+    ref = feature_pass(net, data, num_classes=2)
+    torch.testing.assert_close(fp.pooled["1"][3:], ref.pooled["1"][3:], rtol=0, atol=0)
+
+
+def test_cli_features_json_reduce_and_cache(tmp_path, capsys):
+    import json
+
+    from landscape.checkpoint import save_checkpoint
+    from landscape.cli import main
+
+    kwargs = {"num_classes": 3, "input_shape": [1, 4, 4], "widths": [6], "batchnorm": True}
+    model = create_model("mlp", seed=0, **kwargs)
+    with torch.no_grad():
+        model.hidden[0][1].weight[:2] = 0.0
+        model.hidden[0][1].bias[:2] = -1.0
+    cfg = {"dataset": "synthetic", "dataset_args": {"input_shape": [1, 4, 4], "num_train": 40}}
+    ckpt = save_checkpoint(tmp_path / "run" / "epoch_0001.pt", model, model_name="mlp",
+                           model_kwargs=kwargs, epoch=1, config=cfg)
+    argv = ["features", str(ckpt), "--json", "--reduce", "--batch-size", "16", "--device", "cpu",
+            "--figures", str(tmp_path / "figs")]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["cached"] is False and out["summary"]["dead_scale"] >= 2
+    assert out["reduction"]["removed"]["hidden.0.0"] >= 2
+    assert out["reduction"]["max_abs_diff"] < 1e-5 and len(out["figures"]) == 4
+    assert (tmp_path / "store").is_dir()  # the default store: next to the run directory
+    assert main([*argv[:2], "--batch-size", "16", "--device", "cpu"]) == 0
+    text = capsys.readouterr().out
+    assert "(cached" in text and "% by gamma" in text
+    assert main(["features", str(tmp_path / "missing")]) == 2
