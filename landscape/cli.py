@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "landscape.store.cli",
     "landscape.stats.cli",
     "landscape.curves.cli",
+    "landscape.pruning.cli",
 )
 
 # Errors that are the user's to fix: printed as one clear line, exit status 2.

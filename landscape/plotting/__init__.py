@@ -8,6 +8,7 @@ from landscape.plotting.features import (
     plot_universality,
     plot_weight_norms,
 )
+from landscape.plotting.tradeoff import plot_tradeoff
 
 __all__ = [
     "log_levels",
@@ -17,6 +18,7 @@ __all__ = [
     "plot_plane_panel",
     "plot_sparsity_table",
     "plot_specialisation",
+    "plot_tradeoff",
     "plot_universality",
     "plot_weight_norms",
     "save_figure",

@@ -1,0 +1,73 @@
+"""Sparsity-accuracy trade-off figure (seed 004 Fig. 4 left, seed 003 Fig. 1 style).
+
+Test accuracy against sparsity, one series per method, each drawn as markers joined in order
+of sparsity; dense reference runs (no sparsifier, not gRDA) as dotted horizontal lines. Draws
+what :func:`landscape.pruning.tradeoff_points` read; computes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from landscape.plotting._style import new_figure, save_figure
+
+__all__ = ["plot_tradeoff"]
+
+_STYLE = {
+    "grda": ("C3", "x"),
+    "magnitude": ("C0", "o"),
+    "sparse-momentum": ("C2", "s"),
+    "random": ("C7", "v"),
+}
+_SPARSE = tuple(_STYLE)
+
+
+def _as_dict(point: Any) -> Mapping[str, Any]:
+    return point if isinstance(point, Mapping) else point.to_dict()
+
+
+def plot_tradeoff(points: Sequence[Any], path: str | Path | None = None, *,
+                  title: str | None = None):
+    """Draw test accuracy (%) against sparsity (%) per method; returns the figure.
+
+    Args:
+        points: :class:`~landscape.pruning.TradeoffPoint` s or their ``to_dict()`` (keys
+            ``method``, ``sparsity``, ``test_acc``).
+        path: where to save it (format from the suffix); ``None`` only returns it.
+        title: figure title.
+
+    Raises:
+        ValueError: no points.
+
+    """
+    rows = [_as_dict(p) for p in points]
+    if not rows:
+        raise ValueError("no runs to plot: pass finished run directories")
+    fig, axes = new_figure(1, 1, width=5.2, height=4.0)
+    ax = axes[0, 0]
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    extra = 0
+    for method in methods:
+        group = sorted((r for r in rows if r["method"] == method), key=lambda r: r["sparsity"])
+        x = [100 * r["sparsity"] for r in group]
+        y = [100 * r["test_acc"] for r in group]
+        if method in _STYLE:
+            color, marker = _STYLE[method]
+            ax.plot(x, y, marker=marker, color=color, ls="-", lw=1, ms=6, label=method)
+        else:
+            color = f"C{4 + extra}"
+            extra += 1
+            best = max(y)
+            ax.axhline(best, color=color, ls=":", lw=1.2, label=f"{method} (dense)")
+            ax.plot(x, y, marker="*", color=color, ls="none", ms=8)
+    ax.set_xlabel("sparsity (%)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    if title:
+        ax.set_title(title)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
