@@ -59,12 +59,12 @@ def cubic_sparsity(step: int, *, initial: float, final: float, begin: int, end: 
     0.0
     """
     n = (end - begin) // frequency
-    if step < begin:
+    if step < begin or (step == begin and n > 0):
         return float(initial)
     if n <= 0 or step >= begin + n * frequency:
         return float(final)
     frac = 1.0 - (step - begin) / (n * frequency)
-    return float(final + (initial - final) * frac**3)
+    return float(min(max(final + (initial - final) * frac**3, initial), final))
 
 
 class GradualPruning:
