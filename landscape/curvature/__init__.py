@@ -1,6 +1,25 @@
 """Curvature: exact Hessian-vector products, Lanczos top-k, trace and spectral density."""
 
+from landscape.curvature.block import block_lanczos
+from landscape.curvature.density import SpectralDensity, gaussian_density, slq_density
 from landscape.curvature.hessian import METHODS, HessianOperator
+from landscape.curvature.lanczos import WHICH, EigenResult, lanczos
 from landscape.curvature.operator import CurvatureOperator, eval_mode
+from landscape.curvature.trace import TraceEstimate, hutchinson, hutchpp
 
-__all__ = ["METHODS", "CurvatureOperator", "HessianOperator", "eval_mode"]
+__all__ = [
+    "METHODS",
+    "WHICH",
+    "CurvatureOperator",
+    "EigenResult",
+    "HessianOperator",
+    "SpectralDensity",
+    "TraceEstimate",
+    "block_lanczos",
+    "eval_mode",
+    "gaussian_density",
+    "hutchinson",
+    "hutchpp",
+    "lanczos",
+    "slq_density",
+]

@@ -1,13 +1,12 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from curvature_helpers import make_batches, make_mlp
 from torch import nn
 
 from landscape.curvature import HessianOperator
 from landscape.data import EvalSet
 from landscape.testing.hessian import dense_hessian
-
-from .conftest import make_batches, make_mlp
 
 RTOL, ATOL = 1e-5, 1e-8
 
