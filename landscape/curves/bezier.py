@@ -178,9 +178,11 @@ class Curve(nn.Module):
     def vector(self, t: float | Tensor) -> Tensor:
         """``phi(t)`` as one flat vector (differentiable w.r.t. the middle points)."""
         out: Tensor | None = None
+        # one allocation, then fused in-place ``out += w_j * theta_j`` (the weighted sum runs
+        # once per minibatch over all P parameters: temporaries would cost as much as it does)
         for wj, theta in zip(self.weights(t).tolist(), self.control_points()):
             if wj != 0.0:  # skipped terms cost nothing and keep phi(0), phi(1) exact
-                out = theta * wj if out is None else out + theta * wj
+                out = theta * wj if out is None else out.add_(theta, alpha=wj)
         if out is None:  # unreachable: the weights sum to 1
             raise RuntimeError(f"all curve weights vanish at t={t}")
         return out

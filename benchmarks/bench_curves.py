@@ -1,0 +1,129 @@
+"""Mode connectivity: curve-fitting epoch vs training epoch; cost of one plane grid point.
+
+Baselines are measured in the same process:
+
+* a curve-fitting epoch (one t per minibatch, phi(t) as a parameter dict, functional_call)
+  against a plain training epoch (SGD with momentum) of the same model on the same batches;
+* a plane grid point (``evaluate_grid_point``: BN recalibration + train/test evaluation)
+  against the sum of its parts measured alone (one BN pass + one evaluation pass).
+
+Run: ``.venv/bin/python benchmarks/bench_curves.py [--device cuda] [--repeats 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+
+from landscape.curves import (
+    Curve,
+    curve_epoch,
+    evaluate_grid_point,
+    evaluate_loss_error,
+    plane_basis,
+    recalibrate_bn,
+)
+from landscape.data import EvalSet, TrainLoader, get_dataset
+from landscape.models import create_model
+
+MODELS = {
+    "mlp (widths=1000)": ("mlp", {"widths": [1000]}),
+    "lenet300_100": ("lenet300_100", {}),
+    "basicnet width=0.125 (CNN, BN)": ("basicnet", {"width": 0.125}),
+}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _best(fns, device, repeats: int) -> list[float]:
+    """Best-of-``repeats`` time of each function, measured interleaved (robust to drift)."""
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, out in zip(fns, times):
+            _sync(device)
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            out.append(time.perf_counter() - t0)
+    return [min(t) for t in times]
+
+
+def bench_model(label: str, name: str, kw: dict, ds, device, repeats: int) -> None:
+    common = {"num_classes": ds.num_classes, "input_shape": ds.input_shape, **kw}
+    a = create_model(name, seed=1, **common).to(device)
+    b = create_model(name, seed=2, **common).to(device)
+    loader = TrainLoader(ds, batch_size=128, seed=0, device=device)
+    batches = list(loader.epoch(0))  # same batches for both; data loading not measured
+
+    model = create_model(name, seed=3, **common).to(device).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def train_epoch():
+        for x, y in batches:
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+
+    curve = Curve(dict(a.named_parameters()), dict(b.named_parameters()), degree=2).to(device)
+    copt = torch.optim.SGD(curve.middle.parameters(), lr=0.01, momentum=0.9)
+    net = create_model(name, **common).to(device).train()
+    ts = torch.rand(len(batches), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+    def fit_epoch():
+        curve_epoch(curve, net, batches, copt, ts)
+
+    train_epoch(), fit_epoch()  # warm-up
+    t_train, t_fit = _best([train_epoch, fit_epoch], device, repeats)
+
+    train = EvalSet(ds, "train", batch_size=1000, device=device)
+    test = EvalSet(ds, "test", batch_size=1000, device=device)
+    with torch.no_grad():
+        curve.middle[0].add_(0.01 * torch.randn_like(curve.middle[0]))
+    basis = plane_basis(curve.start, curve.middle[0].detach(), curve.end)
+    params = curve.split(basis.point(0.3, 0.7))
+
+    def grid_point():
+        with torch.no_grad():
+            evaluate_grid_point(net, basis, curve.split, 0.3, 0.7, train, test)
+
+    def bn_pass():
+        recalibrate_bn(net, params, train)
+
+    buffers = recalibrate_bn(net, params, train)
+
+    def eval_pass():
+        evaluate_loss_error(net, params, train, buffers=buffers)
+        evaluate_loss_error(net, params, test, buffers=buffers)
+
+    grid_point()
+    t_point, t_bn, t_eval = _best([grid_point, bn_pass, eval_pass], device, repeats)
+    print(f"{label}: {curve.num_parameters:,} parameters, {len(batches)} minibatches of 128")
+    print(f"  training epoch {t_train:.3f} s | curve-fitting epoch {t_fit:.3f} s | "
+          f"ratio {t_fit / t_train:.2f} (target <= 1.3)")
+    print(f"  grid point {t_point:.3f} s | BN pass {t_bn:.3f} s + eval pass {t_eval:.3f} s = "
+          f"{t_bn + t_eval:.3f} s | ratio {t_point / (t_bn + t_eval):.2f} (target ~1.0)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--models", nargs="*", default=list(MODELS))
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    ds = get_dataset("mnist5k")
+    print(f"mnist5k ({len(ds.train)} train / {len(ds.test)} test), device {device}, "
+          f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+    for label in args.models:
+        name, kw = MODELS[label]
+        bench_model(label, name, kw, ds, device, args.repeats)
+
+
+if __name__ == "__main__":
+    main()
