@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "landscape.stats.cli",
     "landscape.curves.cli",
     "landscape.pruning.cli",
+    "landscape.curvature.cli",
 )
 
 # Errors that are the user's to fix: printed as one clear line, exit status 2.

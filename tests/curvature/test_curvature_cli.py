@@ -1,0 +1,84 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from landscape.checkpoint import save_checkpoint
+from landscape.cli import main
+from landscape.data import EvalSet, get_dataset
+from landscape.models import create_model
+from landscape.store import Store
+from landscape.testing.hessian import dense_hessian
+
+DATA = {"input_shape": [1, 3, 3], "num_classes": 3, "num_train": 50, "num_test": 10}
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    kwargs = {"num_classes": 3, "input_shape": [1, 3, 3], "widths": [5], "batchnorm": True}
+    model = create_model("mlp", seed=0, **kwargs)
+    path = tmp_path / "run" / "epoch_0001.pt"
+    save_checkpoint(path, model, model_name="mlp", model_kwargs=kwargs, epoch=1,
+                    config={"dataset": "synthetic", "dataset_args": DATA})
+    return path, model
+
+
+def _json(capsys, argv):
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_hessian_command_matches_dense_and_answers_second_call_from_cache(
+    checkpoint, tmp_path, capsys
+):
+    path, model = checkpoint
+    argv = ["hessian", str(path), "--top-k", "3", "--dtype", "float64", "--batch-size", "16",
+            "--tol", "1e-8", "--json", "--figures", str(tmp_path / "fig")]
+    first = _json(capsys, argv)
+    assert first["cached"] is False and all(first["converged"])
+    data = EvalSet(get_dataset("synthetic", **DATA), "train", batch_size=16, dtype=torch.float64)
+    evals = torch.linalg.eigvalsh(dense_hessian(model.double(), data)).flip(0)[:3]
+    np.testing.assert_allclose(first["eigenvalues"], evals.numpy(), rtol=1e-6)
+    assert (tmp_path / "fig" / "run_epoch_0001_hessian_topk.png").is_file()
+    # the default store sits next to the run directory
+    store = Store(tmp_path / "store")
+    entry = store.get(first["key"])
+    vectors = entry["eigenvectors"]
+    assert vectors.shape == (3, first["num_parameters"]) and vectors.dtype == np.float64
+    second = _json(capsys, argv[:-2])
+    assert second["cached"] is True and second["key"] == first["key"]
+    assert second["eigenvalues"] == first["eigenvalues"]
+    np.testing.assert_array_equal(store.get(second["key"])["eigenvectors"], vectors)
+
+
+def test_hessian_subset_and_params_change_the_key(checkpoint, tmp_path, capsys):
+    path, _ = checkpoint
+    base = ["hessian", str(path), "--top-k", "2", "--json", "--store", str(tmp_path / "s")]
+    a = _json(capsys, base)
+    b = _json(capsys, [*base, "--subset", "20"])
+    c = _json(capsys, [*base, "--params", "out"])
+    assert len({a["key"], b["key"], c["key"]}) == 3
+    assert c["num_parameters"] == 5 * 3 + 3
+
+
+def test_spectrum_command_and_cache(checkpoint, tmp_path, capsys):
+    path, _ = checkpoint
+    argv = ["spectrum", str(path), "--probes", "4", "--steps", "10", "--trace-probes", "20",
+            "--grid", "50", "--json", "--figures", str(tmp_path / "fig")]
+    first = _json(capsys, argv)
+    assert first["cached"] is False and len(first["density"]) == 50
+    assert first["trace_stderr"] > 0 and first["ritz_min"] <= first["ritz_max"]
+    assert (tmp_path / "fig" / "run_epoch_0001_hessian_density.png").is_file()
+    second = _json(capsys, argv)
+    assert second["cached"] is True and second["density"] == first["density"]
+
+
+def test_human_output_and_errors(checkpoint, tmp_path, capsys):
+    path, _ = checkpoint
+    assert main(["hessian", str(path), "--top-k", "2"]) == 0
+    assert "Hessian eigenvalues" in capsys.readouterr().out
+    assert main(["hessian", str(tmp_path / "nope.pt"), "--top-k", "2"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["hessian", str(path), "--top-k", "2", "--params", "zzz"]) == 2
+    assert "matches no trainable parameter" in capsys.readouterr().err
