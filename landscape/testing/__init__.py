@@ -4,6 +4,7 @@ STYLE.md rule 5: every fast path (HVP, Lanczos, multi-tensor optimizer step, cur
 evaluation) has a reference here, and the tests compare the two at explicit tolerances.
 """
 
+from landscape.testing.hessian import dense_hessian
 from landscape.testing.optim import ReferenceGRDA
 
-__all__: list[str] = ["ReferenceGRDA"]
+__all__: list[str] = ["ReferenceGRDA", "dense_hessian"]
