@@ -1,8 +1,8 @@
 """Sparsity-accuracy trade-off figure (seed 004 Fig. 4 left, seed 003 Fig. 1 style).
 
-Test accuracy against sparsity, one series per method, each drawn as markers joined in order
-of sparsity; dense reference runs (no sparsifier, not gRDA) as dotted horizontal lines. Draws
-what :func:`landscape.pruning.tradeoff_points` read; computes nothing.
+Test accuracy against sparsity, one series per method, drawn as markers joined in order of
+sparsity (gRDA's unjoined); dense reference runs (no sparsifier, not gRDA) as dotted horizontal
+lines. Draws what :func:`landscape.pruning.tradeoff_points` read; computes nothing.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from landscape.plotting._style import new_figure, save_figure
 
 __all__ = ["plot_tradeoff"]
 
+# gRDA as unjoined red crosses (its points differ in c, mu and lr), as in seed 004 Fig. 4.
 _STYLE = {
-    "grda": ("C3", "x"),
-    "magnitude": ("C0", "o"),
-    "sparse-momentum": ("C2", "s"),
-    "random": ("C7", "v"),
+    "grda": ("C3", "x", "none"),
+    "magnitude": ("C0", "o", "-"),
+    "sparse-momentum": ("C2", "s", "-"),
+    "random": ("C7", "v", "-"),
 }
 _SPARSE = tuple(_STYLE)
 
@@ -54,8 +55,8 @@ def plot_tradeoff(points: Sequence[Any], path: str | Path | None = None, *,
         x = [100 * r["sparsity"] for r in group]
         y = [100 * r["test_acc"] for r in group]
         if method in _STYLE:
-            color, marker = _STYLE[method]
-            ax.plot(x, y, marker=marker, color=color, ls="-", lw=1, ms=6, label=method)
+            color, marker, ls = _STYLE[method]
+            ax.plot(x, y, marker=marker, color=color, ls=ls, lw=1, ms=7, label=method)
         else:
             color = f"C{4 + extra}"
             extra += 1

@@ -71,8 +71,8 @@ def _g(value: Any) -> str:
 def method_of(config: Mapping[str, Any]) -> tuple[str, str]:
     """``(method, setting)`` of a run from its ``config.json``.
 
-    >>> method_of({"optimizer": "grda", "optimizer_args": {"c": 0.001, "mu": 0.51}})
-    ('grda', 'c=0.001 mu=0.51')
+    >>> method_of({"optimizer": "grda", "optimizer_args": {"c": 0.001, "mu": 0.51}, "lr": 0.1})
+    ('grda', 'c=0.001 mu=0.51 lr=0.1')
     >>> method_of({"optimizer": "sgd", "prune": "sparse-momentum",
     ...            "prune_args": {"density": 0.1}})
     ('sparse-momentum', 'density=0.1')
@@ -92,7 +92,8 @@ def method_of(config: Mapping[str, Any]) -> tuple[str, str]:
         return str(prune), setting
     opts = config.get("optimizer_args") or {}
     if optimizer == "grda":
-        return "grda", f"c={_g(opts.get('c', '?'))} mu={_g(opts.get('mu', '?'))}"
+        lr = f" lr={_g(config['lr'])}" if "lr" in config else ""
+        return "grda", f"c={_g(opts.get('c', '?'))} mu={_g(opts.get('mu', '?'))}{lr}"
     return optimizer, "dense"
 
 
@@ -167,9 +168,9 @@ def compare_at(points: Sequence[TradeoffPoint], sparsity: float, *,
 
 def format_table(points: Sequence[TradeoffPoint]) -> str:
     """A fixed-width table: method, setting, sparsity (%), test accuracy (%), epoch, run."""
-    head = f"{'method':<16} {'setting':<24} {'sparsity %':>10} {'test acc %':>10} {'epoch':>5}  run"
+    head = f"{'method':<16} {'setting':<28} {'sparsity %':>10} {'test acc %':>10} {'epoch':>5}  run"
     lines = [head, "-" * len(head)]
     for p in points:
-        lines.append(f"{p.method:<16} {p.setting:<24} {100 * p.sparsity:>10.2f} "
+        lines.append(f"{p.method:<16} {p.setting:<28} {100 * p.sparsity:>10.2f} "
                      f"{100 * p.test_acc:>10.2f} {p.epoch:>5}  {Path(p.run).name}")
     return "\n".join(lines)
