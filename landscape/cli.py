@@ -23,6 +23,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "landscape.curves.cli",
     "landscape.pruning.cli",
     "landscape.curvature.cli",
+    "landscape.stats.project_cli",
+    "landscape.verify",
+    "landscape.demo",
 )
 
 # Errors that are the user's to fix: printed as one clear line, exit status 2.

@@ -13,7 +13,7 @@ from typing import Any
 
 from landscape._io import atomic_write_bytes, atomic_write_json
 
-__all__ = ["RunDir"]
+__all__ = ["RunDir", "resolve_checkpoint"]
 
 _EPOCH_RE = re.compile(r"^epoch_(\d{4,})\.pt$")
 
@@ -108,3 +108,26 @@ class RunDir:
         kept = [r for r in rows if int(r.get("epoch", 0)) <= last_epoch]
         if len(kept) != len(rows):
             self.write_metrics(kept)
+
+
+def resolve_checkpoint(path: str | Path, epoch: int | None = None) -> Path:
+    """Return the checkpoint file named by ``path``: a file, or a run's epoch (last by default).
+
+    Raises:
+        FileNotFoundError: the path does not exist, or the run lacks that epoch.
+    """
+    p = Path(path)
+    if not p.is_dir():
+        if not p.exists():
+            raise FileNotFoundError(f"{p} does not exist: pass a checkpoint or a run directory")
+        if epoch is not None:
+            raise ValueError(f"--epoch selects a checkpoint of a run directory; {p} is a file")
+        return p
+    run = RunDir(p)
+    epochs = run.epochs()
+    if not epochs:
+        raise FileNotFoundError(f"run {p} has no checkpoint yet (no epoch_NNNN.pt)")
+    e = epochs[-1] if epoch is None else int(epoch)
+    if e not in epochs:
+        raise FileNotFoundError(f"run {p} has no checkpoint of epoch {e}; it has {epochs}")
+    return run.checkpoint_path(e)

@@ -3,7 +3,13 @@
 from landscape.data import sources as _sources  # noqa: F401  (registers the datasets)
 from landscape.data._base import Dataset, Split, normalize_images
 from landscape.data.loader import EvalSet, TrainLoader
-from landscape.data.registry import DatasetEntry, get_dataset, list_datasets, register_dataset
+from landscape.data.registry import (
+    DatasetEntry,
+    dataset_from_config,
+    get_dataset,
+    list_datasets,
+    register_dataset,
+)
 
 __all__ = [
     "Dataset",
@@ -11,6 +17,7 @@ __all__ = [
     "EvalSet",
     "Split",
     "TrainLoader",
+    "dataset_from_config",
     "get_dataset",
     "list_datasets",
     "normalize_images",

@@ -8,7 +8,13 @@ from typing import Any
 
 from landscape.data._base import Dataset
 
-__all__ = ["DatasetEntry", "get_dataset", "list_datasets", "register_dataset"]
+__all__ = [
+    "DatasetEntry",
+    "dataset_from_config",
+    "get_dataset",
+    "list_datasets",
+    "register_dataset",
+]
 
 
 @dataclass(frozen=True)
@@ -67,3 +73,36 @@ def get_dataset(name: str, **options: Any) -> Dataset:
         if "unexpected keyword" in str(exc):
             raise ValueError(f"dataset {name!r}: {exc}") from exc
         raise
+
+
+def dataset_from_config(
+    config: dict[str, Any],
+    *,
+    name: str | None = None,
+    options: dict[str, Any] | None = None,
+    root: str | None = None,
+) -> Dataset:
+    """The dataset a run was trained on, as its ``config.json`` records it.
+
+    Args:
+        config: a run configuration (``dataset``, ``dataset_args``, ``data_root``).
+        name: another dataset to use instead (then the run's options are not inherited).
+        options: options that override (or, with ``name``, replace) the recorded ones.
+        root: data root overriding the recorded ``data_root``.
+
+    Raises:
+        ValueError: the configuration records no dataset and none is given.
+    """
+    recorded = config.get("dataset")
+    chosen = name or recorded
+    if not isinstance(chosen, str) or not chosen:
+        raise ValueError(
+            "the checkpoint does not record its dataset: pass --dataset NAME (and --data-root)"
+        )
+    inherit = chosen == recorded
+    opts = dict(config.get("dataset_args") or {}) if inherit else {}
+    opts.update(options or {})
+    data_root = root or (config.get("data_root") if inherit else None)
+    if data_root is not None:
+        opts["root"] = data_root
+    return get_dataset(chosen, **opts)

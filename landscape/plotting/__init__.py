@@ -2,6 +2,7 @@
 
 from landscape.plotting._style import new_figure, save_figure
 from landscape.plotting.curves import log_levels, plot_along, plot_plane, plot_plane_panel
+from landscape.plotting.directional import plot_projection, plot_report, plot_training
 from landscape.plotting.features import (
     plot_sparsity_table,
     plot_specialisation,
@@ -16,9 +17,12 @@ __all__ = [
     "plot_along",
     "plot_plane",
     "plot_plane_panel",
+    "plot_projection",
+    "plot_report",
     "plot_sparsity_table",
     "plot_specialisation",
     "plot_tradeoff",
+    "plot_training",
     "plot_universality",
     "plot_weight_norms",
     "save_figure",
