@@ -1,0 +1,52 @@
+"""Scale-out with ``torch.distributed`` under ``torchrun``: process group, shards, all-reduces.
+
+Nothing here starts processes: ``torchrun`` does. Without ``WORLD_SIZE`` every helper is the
+identity and ``torch.distributed`` is never initialised.
+"""
+
+from landscape.distributed.collectives import (
+    all_gather_objects,
+    all_reduce_,
+    all_reduce_floats,
+    broadcast_object,
+    reduce_gradients_,
+    weighted_mean,
+    weighted_means,
+)
+from landscape.distributed.context import (
+    BACKEND_ENV,
+    DistContext,
+    barrier,
+    context,
+    destroy,
+    init_from_env,
+)
+from landscape.distributed.data_parallel import DataParallel
+from landscape.distributed.grid import plane_distributed
+from landscape.distributed.hessian import DistributedHessian
+from landscape.distributed.shard import ShardedBatches, round_robin, shard_evalset, shard_range
+from landscape.distributed.store import CollectiveStore
+
+__all__ = [
+    "BACKEND_ENV",
+    "CollectiveStore",
+    "DataParallel",
+    "DistContext",
+    "DistributedHessian",
+    "ShardedBatches",
+    "all_gather_objects",
+    "all_reduce_",
+    "all_reduce_floats",
+    "barrier",
+    "broadcast_object",
+    "context",
+    "destroy",
+    "init_from_env",
+    "plane_distributed",
+    "reduce_gradients_",
+    "round_robin",
+    "shard_evalset",
+    "shard_range",
+    "weighted_mean",
+    "weighted_means",
+]
