@@ -26,6 +26,7 @@ from landscape.curves.results import (
     along_cached,
     curve_inputs,
     plane_cached,
+    plane_partial,
 )
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "plane_basis",
     "plane_cached",
     "plane_layout",
+    "plane_partial",
     "recalibrate_bn",
     "run_grid",
 ]

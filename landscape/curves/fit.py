@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,7 @@ def curve_epoch(
     *,
     weight_decay: float = 0.0,
     progress: Any = None,
+    after_backward: Callable[[], None] | None = None,
 ) -> dict[str, float]:
     """One epoch of curve fitting: one ``t`` per minibatch, one SGD step per minibatch.
 
@@ -121,6 +123,8 @@ def curve_epoch(
         ts: one ``t`` per minibatch.
         weight_decay: ``wd`` of the ``0.5 * wd * ||phi(t)||^2`` term.
         progress: a tqdm bar to advance per minibatch (optional).
+        after_backward: called between ``backward()`` and ``step()`` (data-parallel fitting
+            all-reduces the gradients there, :mod:`landscape.distributed`).
 
     Returns:
         ``train_loss`` (mean cross-entropy over minibatches, weighted by their size) and
@@ -135,6 +139,8 @@ def curve_epoch(
         total = loss + 0.5 * weight_decay * vec.square().sum() if weight_decay else loss
         optimizer.zero_grad(set_to_none=True)
         total.backward()
+        if after_backward is not None:
+            after_backward()
         optimizer.step()
         loss_sum += float(loss.detach()) * int(y.shape[0])
         wrong += int((out.detach().argmax(1) != y).sum())
@@ -245,9 +251,18 @@ def fit_curve(
         landscape.checkpoint.CheckpointError: unreadable or incomparable endpoints.
 
     """
+    from landscape.distributed import (
+        ShardedBatches,
+        context,
+        reduce_gradients_,
+        weighted_means,
+    )
+    from landscape.distributed import barrier as dist_barrier
     from landscape.optim import create_schedule
 
     cfg = config or CurveFitConfig()
+    is_main = context().is_main  # torchrun: rank 0 writes, ranks fit slices of each minibatch
+    progress = progress and is_main
     run = RunDir(out)
     ckpt_a, info_a = _endpoint(start)
     ckpt_b, info_b = _endpoint(end)
@@ -263,6 +278,7 @@ def fit_curve(
     }
     full = json.loads(json.dumps(full))  # as config.json will read back (tuples -> lists)
     done = run.epochs()
+    dist_barrier()
     if done and not resume:
         raise FileExistsError(
             f"{run.path} already holds curve checkpoints (epochs {done[0]}..{done[-1]}): pass "
@@ -279,7 +295,7 @@ def fit_curve(
                 "settings or another --out"
             )
         full = old
-    else:
+    elif is_main:
         run.write_config(full)
     device = torch.device(device)
     curve, model = _build(full, device)
@@ -295,8 +311,9 @@ def fit_curve(
         if last.optimizer_state is not None:
             optimizer.load_state_dict(last.optimizer_state)
         first, step = last.epoch, last.step
-        run.truncate_metrics(first)
-    else:
+        if is_main:
+            run.truncate_metrics(first)
+    elif is_main:
         _save(run, 0, 0, curve, model, full, {"epoch": 0}, optimizer)
     dtype = curve.start.dtype
     loader = TrainLoader(dataset, batch_size=cfg.batch_size, seed=cfg.seed, augment=cfg.augment,
@@ -310,10 +327,16 @@ def fit_curve(
             ts = torch.rand(len(loader), generator=generator(cfg.seed, "curve_t", epoch),
                             dtype=torch.float64)
             began = time.perf_counter()
-            metrics = curve_epoch(curve, model, loader.epoch(epoch), optimizer, ts,
-                                  weight_decay=cfg.weight_decay, progress=bar)
+            batches = ShardedBatches(loader.epoch(epoch))
+            hook = (lambda b=batches: reduce_gradients_(curve.middle, b.local_size / b.global_size)
+                    ) if context().distributed else None
+            metrics = curve_epoch(curve, model, batches, optimizer, ts,
+                                  weight_decay=cfg.weight_decay, progress=bar, after_backward=hook)
+            metrics = weighted_means(metrics, batches.local_total)
             step += len(loader)
             metrics.update(epoch=epoch + 1, lr=lr, seconds=time.perf_counter() - began)
-            run.append_metrics(metrics)  # first: a resume truncates rows past its checkpoint
-            _save(run, epoch + 1, step, curve, model, full, metrics, optimizer)
+            if is_main:
+                run.append_metrics(metrics)  # first: a resume truncates rows past its checkpoint
+                _save(run, epoch + 1, step, curve, model, full, metrics, optimizer)
+            dist_barrier()
     return LoadedCurve(curve=curve, model=model, config=full, epoch=cfg.epochs)

@@ -21,7 +21,9 @@ from landscape.curves.fit import LoadedCurve
 from landscape.curves.plane import PLANE_FIELDS, plane_layout, run_grid
 from landscape.data import EvalSet
 
-__all__ = ["ALONG_NAME", "PLANE_NAME", "along_cached", "curve_inputs", "plane_cached"]
+__all__ = [
+    "ALONG_NAME", "PLANE_NAME", "along_cached", "curve_inputs", "plane_cached", "plane_partial",
+]
 
 ALONG_NAME = "curves.along"
 PLANE_NAME = "curves.plane"
@@ -67,6 +69,18 @@ def along_cached(
                                 version=VERSION)
 
 
+def plane_partial(
+    store: Any, loaded: LoadedCurve, train: EvalSet, test: EvalSet, *, grid: int = 21,
+    margin: float = 0.2,
+) -> Any:
+    """The store ``partial`` entry that holds (or will hold) the plane grid's values."""
+    params = {**_question(loaded, train, test), "grid": int(grid), "margin": float(margin)}
+    fields = {f: ((int(grid), int(grid)), "float64") for f in PLANE_FIELDS}
+    return store.partial(PLANE_NAME, params, curve_inputs(loaded),
+                         dataset={"train": train.spec(), "test": test.spec()},
+                         version=VERSION, fields=fields)
+
+
 def plane_cached(
     store: Any,
     loaded: LoadedCurve,
@@ -99,11 +113,7 @@ def plane_cached(
         ``key`` (the store key).
 
     """
-    params = {**_question(loaded, train, test), "grid": int(grid), "margin": float(margin)}
-    fields = {f: ((int(grid), int(grid)), "float64") for f in PLANE_FIELDS}
-    part = store.partial(PLANE_NAME, params, curve_inputs(loaded),
-                         dataset={"train": train.spec(), "test": test.spec()},
-                         version=VERSION, fields=fields)
+    part = plane_partial(store, loaded, train, test, grid=grid, margin=margin)
     computed = 0
     if not part.complete:
         computed = run_grid(loaded.curve, loaded.model, train, test, part, grid=grid,

@@ -41,6 +41,7 @@ from landscape import __version__
 from landscape._cliutil import resolve_device
 from landscape.checkpoint import load_checkpoint, load_into, save_checkpoint
 from landscape.data import EvalSet, TrainLoader, get_dataset
+from landscape.distributed.data_parallel import DataParallel
 from landscape.models import create_model
 from landscape.optim import create_optimizer, create_schedule
 from landscape.rundir import RunDir
@@ -118,10 +119,11 @@ def _check_same_run(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> None
 
 def _metrics(model: nn.Module, evals: dict[str, EvalSet], *, epoch: int, step: int, lr: float,
              batch_loss: float | None, wall_time: float, elapsed: float,
-             xi: float) -> dict[str, Any]:
+             xi: float, evaluator: Callable[..., tuple[float, float]] = evaluate,
+             ) -> dict[str, Any]:
     row: dict[str, Any] = {"epoch": epoch, "step": step, "lr": lr, "batch_loss": batch_loss}
     for split, data in evals.items():
-        row[f"{split}_loss"], row[f"{split}_acc"] = evaluate(model, data)
+        row[f"{split}_loss"], row[f"{split}_acc"] = evaluator(model, data)
     params = {n: p for n, p in model.named_parameters() if p.requires_grad}
     row["sparsity"] = weight_sparsity(params)
     row["group_sparsity"] = group_sparsity(model, xi=xi)
@@ -186,8 +188,11 @@ def train(
     )
     loader = TrainLoader(dataset, batch_size=cfg.batch_size, seed=cfg.seed, augment=cfg.augment,
                          drop_last=cfg.drop_last, device=device, dtype=dtype)
-    evals = {split: EvalSet(dataset, split, batch_size=cfg.eval_batch_size, device=device,
-                            dtype=dtype) for split in ("train", "test")}
+    # torchrun: rank slices of each global minibatch, sharded evaluation, rank 0 writes
+    par = DataParallel(model)
+    is_main, progress = par.is_main, progress and par.is_main
+    evals = {split: par.shard(EvalSet(dataset, split, batch_size=cfg.eval_batch_size,
+                                      device=device, dtype=dtype)) for split in ("train", "test")}
     sparsifier: Sparsifier | None = None
     if cfg.prune:
         sparsifier = create_sparsifier(cfg.prune, **cfg.prune_args)
@@ -197,11 +202,14 @@ def train(
     save = dict(model_name=cfg.model, model_kwargs=model_kwargs, config=config)
 
     def checkpoint(epoch: int, step: int, row: dict[str, Any]) -> None:
+        if not is_main:
+            return
         extra = {"sparsifier": sparsifier.state_dict()} if sparsifier is not None else {}
         save_checkpoint(run.checkpoint_path(epoch), model, epoch=epoch, step=step, metrics=row,
                         optimizer=optimizer, extra=extra, **save)
 
     last = run.last_epoch()
+    par.barrier()  # every rank has looked before rank 0 writes
     if last is not None and not resume:
         raise FileExistsError(
             f"{run.path} already holds a run (checkpoints up to epoch {last}); pass "
@@ -217,17 +225,22 @@ def train(
             sparsifier.load_state_dict(ckpt.extra["sparsifier"])
         start, step = last, ckpt.step
         elapsed = float(ckpt.metrics.get("elapsed") or 0.0)
-        run.truncate_metrics(last)
-        if not any(r.get("epoch") == last for r in run.read_metrics()):
+        if is_main:
+            run.truncate_metrics(last)
+        if is_main and not any(r.get("epoch") == last for r in run.read_metrics()):
             run.append_metrics(ckpt.metrics)   # killed between checkpoint and metrics
     else:
-        run.path.mkdir(parents=True, exist_ok=True)
-        run.write_config(config)
+        if is_main:
+            run.path.mkdir(parents=True, exist_ok=True)
+            run.write_config(config)
         start, step, elapsed = 0, 0, 0.0
         row = _metrics(model, evals, epoch=0, step=0, lr=schedule(0), batch_loss=None,
-                       wall_time=0.0, elapsed=0.0, xi=cfg.group_xi)
+                       wall_time=0.0, elapsed=0.0, xi=cfg.group_xi,
+                       evaluator=par.evaluator(evaluate))
         checkpoint(0, 0, row)
-        run.write_metrics([row])
+        if is_main:
+            run.write_metrics([row])
+        par.barrier()
     if progress and start < cfg.epochs:
         tqdm.write(f"{name}: epochs {start + 1}..{cfg.epochs} -> {run.path}", file=sys.stderr)
 
@@ -242,11 +255,12 @@ def train(
             t0 = time.perf_counter()
             loss_sum = torch.zeros((), dtype=torch.float64, device=device)
             seen = 0
-            bar = tqdm(loader.epoch(epoch), total=len(loader), leave=False, file=sys.stderr,
-                       desc=f"{name} {epoch + 1}/{cfg.epochs}", disable=not progress)
+            bar = tqdm(par.batches(loader.epoch(epoch)), total=len(loader), leave=False,
+                       file=sys.stderr, desc=f"{name} {epoch + 1}/{cfg.epochs}",
+                       disable=not progress)
             for x, y in bar:
                 optimizer.zero_grad(set_to_none=True)
-                loss = F.cross_entropy(model(x), y)
+                loss, objective, size = par.loss(x, y)
                 if not torch.isfinite(loss):
                     raise TrainingDiverged(
                         f"{name}: the training loss became {loss.item()} at epoch {epoch + 1} "
@@ -254,22 +268,22 @@ def train(
                         "kept. Lower the learning rate (--lr), add warm-up via a schedule, or "
                         "check the data"
                     )
-                loss.backward()
+                objective.backward()
                 optimizer.step()
                 step += 1
                 if sparsifier is not None:
                     sparsifier.after_step(step)
                 if on_step is not None:
                     on_step(epoch, step)
-                loss_sum += loss.detach().double() * y.shape[0]
-                seen += y.shape[0]
+                loss_sum += loss.detach().double() * size
+                seen += size
             if sparsifier is not None:
                 sparsifier.on_epoch_end(epoch)
             wall = time.perf_counter() - t0
             elapsed += wall
             row = _metrics(model, evals, epoch=epoch + 1, step=step, lr=lr,
                            batch_loss=float(loss_sum) / max(seen, 1), wall_time=wall,
-                           elapsed=elapsed, xi=cfg.group_xi)
+                           elapsed=elapsed, xi=cfg.group_xi, evaluator=par.evaluator(evaluate))
             if not math.isfinite(row["train_loss"]):
                 raise TrainingDiverged(
                     f"{name}: the full training loss is {row['train_loss']} after epoch "
@@ -277,7 +291,9 @@ def train(
                     "learning rate (--lr)"
                 )
             checkpoint(epoch + 1, step, row)
-            run.append_metrics(row)
+            if is_main:
+                run.append_metrics(row)
+            par.barrier()
             if progress:
                 tqdm.write(_summary(name, row, cfg.epochs), file=sys.stderr)
     return run
