@@ -22,3 +22,14 @@ def pytest_collection_modifyitems(config, items):
 def tmp_run(tmp_path):
     """A fresh directory for a run."""
     return tmp_path / "run"
+
+
+@pytest.fixture(scope="session")
+def tiny_demo(tmp_path_factory):
+    """The demo pipeline on its tiny preset, run once per test session: ``(root, result)``."""
+    from landscape.demo import run_demo
+
+    root = tmp_path_factory.mktemp("demo")
+    result = run_demo(root / "out", root / "fig", preset="tiny", progress=False,
+                      log=lambda s: None)
+    return root, result

@@ -12,12 +12,9 @@ from landscape.cli import main
 from landscape.verify import Thresholds, format_report, judge
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("demo")
-    result = demo.run_demo(root / "out", root / "fig", preset="tiny", progress=False,
-                           log=lambda s: None)
-    return root, result
+@pytest.fixture
+def tiny(tiny_demo):
+    return tiny_demo
 
 
 def test_demo_produces_every_report_field_and_figure(tiny):

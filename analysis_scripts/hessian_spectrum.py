@@ -1,0 +1,31 @@
+"""Hessian spectrum at a minimum: top-k eigenvalues (bars) and the SLQ spectral density.
+
+    python analysis_scripts/hessian_spectrum.py RUN_OR_CHECKPOINT --top-k 10 --out figures/
+"""
+
+from pathlib import Path
+
+from _common import context, label, model_at, parser
+
+from landscape.curvature.analysis import hessian_spectrum, hessian_topk
+from landscape.curvature.figures import plot_density, plot_topk
+from landscape.plotting import save_figure
+
+if __name__ == "__main__":
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("run", metavar="RUN_OR_CHECKPOINT")
+    p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--probes", type=int, default=8)
+    p.add_argument("--steps", type=int, default=80)
+    args = p.parse_args()
+    ctx = context(args, args.run)
+    model, inputs = model_at(args.run, ctx.device)
+    top = hessian_topk(ctx.store, model, ctx.train, inputs=inputs, k=args.top_k, progress=True)
+    spec = hessian_spectrum(ctx.store, model, ctx.train, inputs=inputs, num_probes=args.probes,
+                            num_steps=args.steps, progress=True)
+    print("top eigenvalues:", ", ".join(f"{v:.4g}" for v in top["eigenvalues"]))
+    print(f"trace (Hutchinson): {spec['trace']:.4g}")
+    out, name = Path(args.out), label(args.run)
+    print(save_figure(plot_topk(top.read_all(), title=name), out / f"hessian_topk_{name}.png"))
+    print(save_figure(plot_density(spec.read_all(), title=name),
+                      out / f"hessian_density_{name}.png"))

@@ -1,0 +1,17 @@
+"""seed 004 Fig. 3: test accuracy and sparsity against epoch, one line per run (e.g. per mu).
+
+    python analysis_scripts/seed004_fig3_accuracy_sparsity.py RUN [RUN ...] --out figures/
+"""
+
+from pathlib import Path
+
+from _common import label, metrics, parser
+
+from landscape.plotting import plot_training, save_figure
+
+if __name__ == "__main__":
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    args = p.parse_args()
+    fig = plot_training({label(r): metrics(r) for r in args.runs})
+    print(save_figure(fig, Path(args.out) / "seed004_fig3_accuracy_sparsity.png"))

@@ -1,0 +1,33 @@
+"""seed 004 Fig. 6: share of w_gRDA - w_SGD in the top-k Hessian eigenspace, per epoch.
+
+    python analysis_scripts/seed004_fig6_projection.py SGD_RUN GRDA_RUN [GRDA_RUN ...] \
+        --top-k 10 [--baseline-run SGD_OTHER_SEED] [--subset N] --out figures/
+"""
+
+from pathlib import Path
+
+from _common import context, label, parser
+
+from landscape.data import EvalSet
+from landscape.plotting import plot_projection, save_figure
+from landscape.stats.trajectory import projection_over_epochs
+
+if __name__ == "__main__":
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("sgd_run", metavar="SGD_RUN")
+    p.add_argument("grda_runs", nargs="+", metavar="GRDA_RUN")
+    p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--baseline-run")
+    p.add_argument("--subset", type=int, help="training samples in the Hessian")
+    args = p.parse_args()
+    ctx = context(args, args.sgd_run)
+    data = EvalSet(ctx.dataset, "train", batch_size=args.batch_size, device=ctx.device,
+                   subset=args.subset)
+    results = {
+        label(run): projection_over_epochs(ctx.store, args.sgd_run, run, data, top_k=args.top_k,
+                                           baseline_run=args.baseline_run, progress=True)
+        for run in args.grda_runs
+    }
+    for name, r in results.items():
+        print(name, " ".join(f"{e}:{s:.3e}" for e, s in zip(r["epochs"], r["share"])))
+    print(save_figure(plot_projection(results), Path(args.out) / "seed004_fig6_projection.png"))
