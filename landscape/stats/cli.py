@@ -20,57 +20,22 @@ from landscape._cliutil import (
     resolve_device,
 )
 from landscape.checkpoint import checkpoint_digest, load_checkpoint
-from landscape.data import EvalSet, get_dataset
-from landscape.rundir import RunDir
+from landscape.data import EvalSet, dataset_from_config
+from landscape.rundir import resolve_checkpoint
 from landscape.stats._featurestore import stored_feature_statistics
 from landscape.stats.features import format_sparsity_table, sparsity_rows
 from landscape.stats.reduction import compare_outputs, plan_reduction, reduce_model
 from landscape.store import add_store_flag, open_store
 
-__all__ = ["register", "resolve_checkpoint"]
-
-
-def resolve_checkpoint(path: str | Path, epoch: int | None = None) -> Path:
-    """A checkpoint file, or a run directory's checkpoint of ``epoch`` (default: the last).
-
-    Raises:
-        FileNotFoundError: no such file, or a run without (that) checkpoint.
-
-    """
-    path = Path(path)
-    if not path.is_dir():
-        if not path.exists():
-            raise FileNotFoundError(f"{path} does not exist: pass a run directory or checkpoint")
-        return path
-    run = RunDir(path)
-    epochs = run.epochs()
-    if not epochs:
-        raise FileNotFoundError(f"run {path} has no checkpoint yet (no epoch_NNNN.pt)")
-    e = epochs[-1] if epoch is None else int(epoch)
-    if e not in epochs:
-        raise FileNotFoundError(f"run {path} has no checkpoint of epoch {e}; it has {epochs}")
-    return run.checkpoint_path(e)
-
-
-def _dataset(args: argparse.Namespace, config: dict[str, Any]):
-    name = args.dataset or config.get("dataset")
-    if not name:
-        raise ValueError(
-            "the checkpoint does not record its dataset: pass --dataset NAME (and --data-root)"
-        )
-    options = dict(config.get("dataset_args") or {}) if not args.dataset else {}
-    options.update(parse_kv(args.dataset_args))
-    root = args.data_root or (config.get("data_root") if not args.dataset else None)
-    if root is not None:
-        options["root"] = root
-    return get_dataset(name, **options)
+__all__ = ["register"]
 
 
 def _run(args: argparse.Namespace) -> int:
     ckpt_path = resolve_checkpoint(args.path, args.epoch)
     ckpt = load_checkpoint(ckpt_path)
     device = resolve_device(args.device)
-    dataset = _dataset(args, ckpt.config)
+    dataset = dataset_from_config(ckpt.config, name=args.dataset,
+                                  options=parse_kv(args.dataset_args), root=args.data_root)
     model = ckpt.build_model(device)
     dtype = next(model.parameters()).dtype
     data = EvalSet(dataset, args.split, batch_size=args.batch_size, device=device, dtype=dtype,
