@@ -13,7 +13,7 @@ stores the SLQ ``grid``/``density``/``nodes``/``weights`` and a Hutchinson trace
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from torch import nn
@@ -21,6 +21,7 @@ from torch import nn
 from landscape.curvature.density import slq_density
 from landscape.curvature.hessian import HessianOperator
 from landscape.curvature.lanczos import lanczos
+from landscape.curvature.operator import CurvatureOperator
 from landscape.curvature.trace import hutchinson
 from landscape.data import EvalSet
 
@@ -45,6 +46,7 @@ def hessian_topk(
     method: str = "cached",
     seed: int = 0,
     progress: bool = False,
+    operator: Callable[..., CurvatureOperator] = HessianOperator,
 ):
     """Top-``k`` Hessian eigenpairs of the mean loss over ``data``, from the store or computed.
 
@@ -62,6 +64,8 @@ def hessian_topk(
         method: HVP method (not part of the key).
         seed: seed of the starting vector.
         progress: show a progress bar on stderr.
+        operator: the operator class, called as ``operator(model, data, params=, method=)``
+            (``landscape.distributed.DistributedHessian`` under torchrun; not in the key).
 
     Returns:
         The store entry (``entry["eigenvectors"]`` is ``[k, P]``, rows in parameter order).
@@ -75,7 +79,7 @@ def hessian_topk(
 
     def compute() -> dict[str, Any]:
         start = time.perf_counter()
-        op = HessianOperator(model, data, params=params, method=method)
+        op = operator(model, data, params=params, method=method)
         res = lanczos(op, k, which=which, tol=tol, max_basis=max_basis, block_size=block_size,
                       seed=seed, progress=progress)
         return {
@@ -111,6 +115,7 @@ def hessian_spectrum(
     method: str = "cached",
     seed: int = 0,
     progress: bool = False,
+    operator: Callable[..., CurvatureOperator] = HessianOperator,
 ):
     """SLQ spectral density and Hutchinson trace of the Hessian, from the store or computed.
 
@@ -128,6 +133,7 @@ def hessian_spectrum(
         method: HVP method (not part of the key).
         seed: seed of the probes.
         progress: show progress on stderr.
+        operator: the operator class (see :func:`hessian_topk`; not part of the key).
 
     Returns:
         The store entry (``grid``, ``density``, ``nodes``, ``weights``, ``trace`` ...).
@@ -142,7 +148,7 @@ def hessian_spectrum(
 
     def compute() -> dict[str, Any]:
         start = time.perf_counter()
-        op = HessianOperator(model, data, params=params, method=method)
+        op = operator(model, data, params=params, method=method)
         dens = slq_density(op, num_probes=num_probes, num_steps=num_steps,
                            grid_size=grid_size, sigma=sigma, seed=seed)
         out: dict[str, Any] = {

@@ -16,9 +16,10 @@ import torch
 from landscape._cliutil import add_device_flag, add_json_flag, emit_json, parse_kv, resolve_device
 from landscape.checkpoint import checkpoint_digest, load_checkpoint
 from landscape.curvature.analysis import hessian_spectrum, hessian_topk
-from landscape.curvature.hessian import METHODS
+from landscape.curvature.hessian import METHODS, HessianOperator
 from landscape.curvature.lanczos import WHICH
 from landscape.data import EvalSet, get_dataset
+from landscape.distributed import CollectiveStore, DistributedHessian, context
 from landscape.rundir import RunDir
 from landscape.store import add_store_flag, open_store
 
@@ -41,6 +42,7 @@ def _checkpoint_path(path: str, epoch: int | None) -> Path:
 
 
 def _setup(args: argparse.Namespace) -> tuple[Path, Any, Any, EvalSet, dict[str, str]]:
+    context()  # under torchrun: join the process group first (NCCL picks this rank's GPU)
     path = _checkpoint_path(args.checkpoint, args.epoch)
     ckpt = load_checkpoint(path)
     name = args.dataset or ckpt.config.get("dataset")
@@ -60,7 +62,13 @@ def _setup(args: argparse.Namespace) -> tuple[Path, Any, Any, EvalSet, dict[str,
     data = EvalSet(dataset, args.split, batch_size=args.batch_size, device=device, dtype=dtype,
                    subset=args.subset)
     store = open_store(args.store, path)
+    if context().distributed:  # torchrun: every rank computes on its shard, rank 0 stores
+        store = CollectiveStore(store)
     return path, model, store, data, {"checkpoint": checkpoint_digest(path)}
+
+
+def _operator() -> Any:
+    return DistributedHessian if context().distributed else HessianOperator
 
 
 def _figure(fig: Any, folder: str, path: Path, what: str) -> str:
@@ -71,12 +79,14 @@ def _figure(fig: Any, folder: str, path: Path, what: str) -> str:
 
 def _run_hessian(args: argparse.Namespace) -> int:
     path, model, store, data, inputs = _setup(args)
-    progress = not args.json and sys.stderr.isatty()
+    progress = not args.json and sys.stderr.isatty() and context().is_main
     entry = hessian_topk(
         store, model, data, inputs=inputs, k=args.top_k, which=args.which, tol=args.tol,
         max_basis=args.max_basis, block_size=args.block_size, params=args.params,
-        method=args.method, seed=args.seed, progress=progress,
+        method=args.method, seed=args.seed, progress=progress, operator=_operator(),
     )
+    if entry is None:  # torchrun, rank > 0: rank 0 reports
+        return 0
     keys = ("eigenvalues", "residuals", "converged", "num_products", "num_restarts",
             "num_parameters", "loss", "seconds")
     out: dict[str, Any] = {"checkpoint": str(path), "key": entry.key, "cached": entry.cached,
@@ -106,8 +116,10 @@ def _run_spectrum(args: argparse.Namespace) -> int:
     entry = hessian_spectrum(
         store, model, data, inputs=inputs, num_probes=args.probes, num_steps=args.steps,
         trace_probes=args.trace_probes, sigma=args.sigma, grid_size=args.grid,
-        params=args.params, method=args.method, seed=args.seed,
+        params=args.params, method=args.method, seed=args.seed, operator=_operator(),
     )
+    if entry is None:  # torchrun, rank > 0: rank 0 reports
+        return 0
     res = entry.read_all()
     out: dict[str, Any] = {"checkpoint": str(path), "key": entry.key, "cached": entry.cached,
                            "store": str(store.root)}
