@@ -4,6 +4,7 @@ Nothing here starts processes: ``torchrun`` does. Without ``WORLD_SIZE`` every h
 identity and ``torch.distributed`` is never initialised.
 """
 
+from landscape.distributed.along import evaluate_along_distributed
 from landscape.distributed.collectives import (
     all_gather_objects,
     all_reduce_,
@@ -41,6 +42,7 @@ __all__ = [
     "broadcast_object",
     "context",
     "destroy",
+    "evaluate_along_distributed",
     "init_from_env",
     "plane_distributed",
     "reduce_gradients_",

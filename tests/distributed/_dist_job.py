@@ -70,6 +70,12 @@ def main(root: Path) -> None:
                                   "float64", "--tol", "1e-8", "--batch-size", "7",
                                   "--store", str(root / "cli_store"), "--json"])
     res["cli_stdout"] = buf.getvalue()
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        res["eval_rc"] = cli_main(["curve", "eval", str(root / "curve_single"), "--points", "4",
+                                   "--batch-size", "15", "--store", str(root / "cli_store"),
+                                   "--json"])
+    res["eval_stdout"] = buf.getvalue()
     torch.save(res, root / f"rank{ctx.rank}.pt")
     destroy()
 

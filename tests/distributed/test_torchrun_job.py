@@ -31,6 +31,7 @@ from landscape.checkpoint import load_checkpoint
 from landscape.curvature import HessianOperator, lanczos
 from landscape.curves import (
     PLANE_FIELDS,
+    evaluate_along,
     fit_curve,
     load_curve,
     plane_cached,
@@ -160,3 +161,17 @@ def test_hessian_cli_under_torchrun(job):
     assert ranks[1]["cli_stdout"] == ""  # only rank 0 prints
     out = json.loads(ranks[0]["cli_stdout"])
     assert not out["cached"] and len(out["eigenvalues"]) == 2 and all(out["converged"])
+
+
+def test_curve_eval_cli_under_torchrun(job):
+    root, ranks = job
+    assert [r["eval_rc"] for r in ranks] == [0, 0] and ranks[1]["eval_stdout"] == ""
+    out = json.loads(ranks[0]["eval_stdout"])
+    loaded = load_curve(root / "curve_single")
+    train_set, test_set = eval_sets(loaded.dataset())
+    ref = evaluate_along(loaded.curve, loaded.model, train_set, test_set, points=4)
+    for part in ("curve", "line"):
+        assert out[part]["barrier"] == pytest.approx(ref[part]["barrier"], rel=1e-12, abs=1e-15)
+        assert out[part]["length"] == pytest.approx(ref[part]["length"], rel=1e-12)
+        for key in ("train_loss", "train_error", "test_loss", "test_error"):
+            np.testing.assert_allclose(out["along"][part][key], ref[part][key], rtol=1e-12)
