@@ -15,14 +15,21 @@ from landscape._cliutil import (
 )
 from landscape.checkpoint import load_checkpoint
 from landscape.curves.fit import CurveFitConfig, LoadedCurve, fit_curve, load_curve
-from landscape.curves.results import along_cached, plane_cached
+from landscape.curves.results import along_cached
 from landscape.data import Dataset, EvalSet, get_dataset
 
 __all__ = ["register"]
 
 
 def _progress(args: argparse.Namespace) -> bool:
-    return not args.json and sys.stderr.isatty()
+    return not args.json and sys.stderr.isatty() and _is_main()
+
+
+def _is_main() -> bool:
+    """Join the torchrun process group if there is one; whether this rank reports."""
+    from landscape.distributed import context
+
+    return context().is_main
 
 
 def _fit_dataset(args: argparse.Namespace) -> Dataset:
@@ -42,6 +49,7 @@ def _fit_dataset(args: argparse.Namespace) -> Dataset:
 
 
 def _fit(args: argparse.Namespace) -> int:
+    main = _is_main()  # torchrun: every rank fits slices of each minibatch, rank 0 writes
     cfg = CurveFitConfig(
         degree=args.degree, kind=args.kind, epochs=args.epochs, lr=args.lr,
         momentum=args.momentum, weight_decay=args.weight_decay, batch_size=args.batch_size,
@@ -50,6 +58,8 @@ def _fit(args: argparse.Namespace) -> int:
     loaded = fit_curve(args.start, args.end, args.out, dataset=_fit_dataset(args), config=cfg,
                        device=resolve_device(args.device), resume=args.resume,
                        progress=_progress(args))
+    if not main:
+        return 0
     from landscape.rundir import RunDir
 
     rows = RunDir(args.out).read_metrics()
@@ -64,6 +74,7 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace) -> tuple[LoadedCurve, EvalSet, EvalSet]:
+    _is_main()
     device = resolve_device(args.device)
     loaded = load_curve(args.curve_dir, epoch=args.epoch, device=device)
     overrides = {"root": args.data_root} if args.data_root else {}
@@ -75,12 +86,17 @@ def _load(args: argparse.Namespace) -> tuple[LoadedCurve, EvalSet, EvalSet]:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from landscape.distributed import CollectiveStore, context, evaluate_along_distributed
     from landscape.store import open_store
 
     store = open_store(args.store, args.curve_dir)
     loaded, train, test = _load(args)
+    if context().distributed:  # torchrun: values of t spread over the ranks, rank 0 stores
+        store = CollectiveStore(store)
     entry = along_cached(store, loaded, train, test, points=args.points,
-                         progress=_progress(args))
+                         progress=_progress(args), evaluator=evaluate_along_distributed)
+    if entry is None:  # torchrun, rank > 0
+        return 0
     result = entry.read_all()
     if args.figure:
         from landscape.plotting.curves import plot_along
@@ -111,12 +127,16 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _plane(args: argparse.Namespace) -> int:
+    from landscape.distributed import plane_distributed
     from landscape.store import open_store
 
     store = open_store(args.store, args.curve_dir)
     loaded, train, test = _load(args)
-    res = plane_cached(store, loaded, train, test, grid=args.grid, margin=args.margin,
-                       progress=_progress(args))
+    # one process: plane_cached; torchrun: points spread over the ranks, rank 0 writes
+    res = plane_distributed(store, loaded, train, test, grid=args.grid, margin=args.margin,
+                            progress=_progress(args))
+    if res is None:  # torchrun, rank > 0
+        return 0
     if args.figure and res["complete"]:
         from landscape.plotting.curves import plot_plane
 

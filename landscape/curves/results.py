@@ -9,7 +9,7 @@ the settings, and the identity of the training and test sets.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -51,8 +51,13 @@ def along_cached(
     *,
     points: int = 61,
     progress: bool = False,
+    evaluator: Callable[..., dict[str, Any]] = evaluate_along,
 ) -> Any:
     """Loss and error along the curve and the line, from the store or computed and stored.
+
+    ``evaluator`` computes the answer on a miss (called like :func:`evaluate_along`;
+    ``landscape.distributed.evaluate_along_distributed`` under torchrun). It is not part of
+    the key: every evaluator computes the same values.
 
     Returns:
         The store :class:`~landscape.store.Entry` (``entry["curve"]["barrier"]`` ...).
@@ -61,8 +66,8 @@ def along_cached(
     params = {**_question(loaded, train, test), "points": int(points)}
 
     def compute() -> dict[str, Any]:
-        return evaluate_along(loaded.curve, loaded.model, train, test, points=points,
-                              progress=progress)
+        return evaluator(loaded.curve, loaded.model, train, test, points=points,
+                         progress=progress)
 
     return store.get_or_compute(ALONG_NAME, params, curve_inputs(loaded), compute,
                                 dataset={"train": train.spec(), "test": test.spec()},

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from landscape._cliutil import add_device_flag, add_json_flag, emit_json, parse_kv
+from landscape.distributed import context
 from landscape.optim import list_optimizers, list_schedules, optimizer_entry
 from landscape.train.config import DTYPES, TrainConfig, run_name
 from landscape.train.trainer import TrainingDiverged, train
@@ -84,26 +85,28 @@ def build_configs(args: argparse.Namespace) -> list[tuple[str, TrainConfig]]:
 def _run(args: argparse.Namespace) -> int:
     runs = build_configs(args)
     out = Path(args.out)
-    progress = not args.json and not args.no_progress and sys.stderr.isatty()
+    main = context().is_main  # torchrun: join the group first; rank 0 reports
+    progress = not args.json and not args.no_progress and sys.stderr.isatty() and main
     results, failed = [], []
     for name, cfg in runs:
         try:
             run = train(cfg, out / name, resume=args.resume, progress=progress)
         except TrainingDiverged as exc:
-            print(f"landscape train: {exc}", file=sys.stderr)
+            if main:
+                print(f"landscape train: {exc}", file=sys.stderr)
             failed.append({"name": name, "path": str(out / name), "error": str(exc)})
             continue
         rows = run.read_metrics()
         last = rows[-1] if rows else {}
         results.append({"name": name, "path": str(run.path), "epochs": run.epochs(),
                         "final": last})
-        if not args.json:
+        if not args.json and main:
             print(f"{name}: {run.path} epoch {last.get('epoch')} test acc "
                   f"{last.get('test_acc', float('nan')):.4f} train loss "
                   f"{last.get('train_loss', float('nan')):.4f} sparsity "
                   f"{last.get('sparsity', {}).get('global', float('nan')):.4f} group sparsity "
                   f"{last.get('group_sparsity', {}).get('global', float('nan')):.4f}")
-    if args.json:
+    if args.json and main:
         emit_json({"out": str(out), "runs": results, "failed": failed})
     return 1 if failed else 0
 

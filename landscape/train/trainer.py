@@ -41,7 +41,7 @@ from landscape import __version__
 from landscape._cliutil import resolve_device
 from landscape.checkpoint import load_checkpoint, load_into, save_checkpoint
 from landscape.data import EvalSet, TrainLoader, get_dataset
-from landscape.distributed.data_parallel import DataParallel
+from landscape.distributed import DataParallel, context
 from landscape.models import create_model
 from landscape.optim import create_optimizer, create_schedule
 from landscape.rundir import RunDir
@@ -171,6 +171,7 @@ def train(
 
     """
     run = RunDir(out_dir)
+    context()  # under torchrun: join the process group first (NCCL binds this rank's GPU)
     device = resolve_device(cfg.device)
     dtype = getattr(torch, cfg.dtype)
     options = dict(cfg.dataset_args)
