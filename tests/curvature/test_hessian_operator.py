@@ -13,10 +13,11 @@ RTOL, ATOL = 1e-5, 1e-8
 
 @pytest.mark.parametrize("method", ["cached", "reverse", "forward"])
 @pytest.mark.parametrize("block", ["vmap", "loop"])
-def test_products_match_dense_hessian(problem, method, block):
+@pytest.mark.parametrize("fold_bn", [True, False])
+def test_products_match_dense_hessian(problem, method, block, fold_bn):
     model, batches = problem
     H = dense_hessian(model, batches)
-    op = HessianOperator(model, batches, method=method, block=block)
+    op = HessianOperator(model, batches, method=method, block=block, fold_bn=fold_bn)
     g = torch.Generator().manual_seed(0)
     v = torch.randn(op.dim, generator=g, dtype=torch.float64)
     M = torch.randn(op.dim, 4, generator=g, dtype=torch.float64)
@@ -149,3 +150,13 @@ def test_custom_loss_fn():
     torch.testing.assert_close(
         op.to_dense(), dense_hessian(model, batches, loss_fn=loss), rtol=RTOL, atol=ATOL
     )
+
+
+def test_folded_batchnorm_leaves_the_model_alone():
+    model, batches = make_mlp(), make_batches((4,))
+    op = HessianOperator(model, batches)
+    assert type(op.loss.model[1]).__name__ == "EvalBatchNorm"
+    assert isinstance(model[1], nn.BatchNorm1d) and op.loss.model[0] is model[0]
+    x = batches[0][0]
+    model.eval()
+    torch.testing.assert_close(op.loss.model(x), model(x), rtol=1e-12, atol=1e-12)
