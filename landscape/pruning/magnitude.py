@@ -79,7 +79,8 @@ class GradualPruning:
         frequency: ``dt`` in steps (default a quarter epoch, at least 1).
         scope: ``"layer"`` (same sparsity in every layer) or ``"global"`` (one ranking).
         dense_first_last: keep the first and the last weight tensor dense.
-        seed: seed of the random selection (random pruning only).
+        seed: seed of the random selection (random pruning only); the trainer passes
+            ``derive_seed(run seed, "prune")`` unless ``prune_args`` gives one.
 
     >>> p = MagnitudePruning(target_sparsity=0.5, begin_step=0, end_step=2, frequency=1)
     >>> lin = nn.Linear(5, 2)

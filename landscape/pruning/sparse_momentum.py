@@ -121,7 +121,8 @@ class SparseMomentum:
         momentum: ``"auto"`` (the optimizer's momentum when it has one, else ``"own"``),
             ``"optimizer"`` (require it) or ``"own"`` (smoothed gradient kept here).
         beta: smoothing factor of the own momentum.
-        seed: seed of the random initial masks.
+        seed: seed of the random initial masks; the trainer passes
+            ``derive_seed(run seed, "prune")`` unless ``prune_args`` gives one.
 
     >>> sm = SparseMomentum(density=0.25)
     >>> lin = nn.Linear(8, 4)

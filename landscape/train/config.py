@@ -127,17 +127,31 @@ def _fmt(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _prune_target(prune_args: dict[str, Any]) -> str:
+    """``s<target_sparsity>`` or ``d<density>``, as the sparsifier was given it (else ``""``)."""
+    if prune_args.get("target_sparsity") is not None:
+        return f"s{_fmt(prune_args['target_sparsity'])}"
+    if prune_args.get("density") is not None:
+        return f"d{_fmt(prune_args['density'])}"
+    return ""
+
+
 def run_name(cfg: TrainConfig, *, extra: tuple[str, ...] = ()) -> str:
     """Name of a run directory that says what the run is.
 
     The optimizer, gRDA's ``c`` and ``mu``, SGD/RMSprop momentum, ``l2``/``wd`` when non-zero,
-    the sparsifier, and the config fields named in ``extra`` (e.g. ``("lr",)`` when sweeping).
+    the sparsifier with its target (``s`` + target sparsity or ``d`` + density, whichever was
+    given), and the config fields named in ``extra`` (e.g. ``("lr",)`` when sweeping).
 
     >>> run_name(TrainConfig(model="mlp", dataset="mnist5k", optimizer="grda", lr=0.1,
     ...                      optimizer_args={"c": 0.001, "mu": 0.51}))
     'grda_c0.001_mu0.51'
     >>> run_name(TrainConfig(model="mlp", dataset="mnist5k", optimizer="adam", lr=1e-3, l2=1e-4))
     'adam_l20.0001'
+    >>> run_name(TrainConfig(model="mlp", dataset="mnist5k", optimizer="sgd", lr=0.05,
+    ...                      optimizer_args={"momentum": 0.9}, prune="sparse-momentum",
+    ...                      prune_args={"density": 0.1}))
+    'sgd_m0.9_sparse-momentum_d0.1'
     """
     parts = [cfg.optimizer]
     opts = cfg.optimizer_args
@@ -155,6 +169,9 @@ def run_name(cfg: TrainConfig, *, extra: tuple[str, ...] = ()) -> str:
         parts.append(f"wd{_fmt(cfg.weight_decay)}")
     if cfg.prune:
         parts.append(cfg.prune)
+        target = _prune_target(cfg.prune_args)
+        if target:
+            parts.append(target)
     for key in extra:
         parts.append(f"{key}{_fmt(getattr(cfg, key))}")
     return "_".join(parts)

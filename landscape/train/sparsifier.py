@@ -13,13 +13,17 @@ A sparsifier is any object with the :class:`Sparsifier` methods. The trainer cal
    and the checkpoint.
 
 Packages register builders with :func:`register_sparsifier`; ``TrainConfig(prune=NAME,
-prune_args={...})`` selects one. Modules listed in ``PLUGIN_MODULES`` (``landscape.pruning``)
-are imported on first lookup so that their registrations are visible.
+prune_args={...})`` selects one. A builder that takes a ``seed`` (random masks, random pruning)
+and is given none in ``prune_args`` gets ``derive_seed(run seed, "prune")`` from the trainer, so
+runs with different seeds prune differently and a run stays determined by its config. Modules
+listed in ``PLUGIN_MODULES`` (``landscape.pruning``) are imported on first lookup so that their
+registrations are visible.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -107,14 +111,28 @@ def _load_plugins() -> None:
                 raise
 
 
+def _takes_seed(build: Callable[..., Sparsifier]) -> bool:
+    try:
+        return "seed" in inspect.signature(build).parameters
+    except (TypeError, ValueError):   # no introspectable signature (a builtin): pass no seed
+        return False
+
+
 def list_sparsifiers() -> list[str]:
     """Return the registered sparsifier names, sorted."""
     _load_plugins()
     return sorted(_REGISTRY)
 
 
-def create_sparsifier(name: str, **kwargs: Any) -> Sparsifier:
+def create_sparsifier(name: str, *, default_seed: int | None = None, **kwargs: Any
+                      ) -> Sparsifier:
     """Build the sparsifier ``name`` with its options.
+
+    Args:
+        name: a registered name (:func:`list_sparsifiers`).
+        default_seed: passed as ``seed`` when the builder takes a ``seed`` and ``kwargs`` has
+            none (an explicit ``seed`` wins); the trainer passes ``derive_seed(seed, "prune")``.
+        **kwargs: the sparsifier's options (``prune_args``).
 
     Raises:
         ValueError: unknown name (the message lists the registered ones), or the builder
@@ -126,6 +144,8 @@ def create_sparsifier(name: str, **kwargs: Any) -> Sparsifier:
     if entry is None:
         known = ", ".join(sorted(_REGISTRY)) or "none registered"
         raise ValueError(f"unknown sparsifier {name!r} (--prune); choose one of: {known}")
+    if default_seed is not None and "seed" not in kwargs and _takes_seed(entry.build):
+        kwargs["seed"] = default_seed
     try:
         sparsifier = entry.build(**kwargs)
     except TypeError as exc:

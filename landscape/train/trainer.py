@@ -196,9 +196,12 @@ def train(
                                       device=device, dtype=dtype)) for split in ("train", "test")}
     sparsifier: Sparsifier | None = None
     if cfg.prune:
-        sparsifier = create_sparsifier(cfg.prune, **cfg.prune_args)
+        sparsifier = create_sparsifier(cfg.prune, default_seed=derive_seed(cfg.seed, "prune"),
+                                       **cfg.prune_args)
         sparsifier.bind(model, optimizer, len(loader), cfg.epochs)
     config = _resolved_config(cfg, dataset, model, model_kwargs)
+    if isinstance(getattr(sparsifier, "seed", None), int):
+        config["prune_seed"] = sparsifier.seed   # the seed it used, derived or given
     name = run.path.name
     save = dict(model_name=cfg.model, model_kwargs=model_kwargs, config=config)
 
@@ -217,7 +220,15 @@ def train(
             "resume=True (--resume) to continue it, or choose another output directory"
         )
     if last is not None:
-        _check_same_run(run.read_config(), cfg, run.path)
+        saved = run.read_config()
+        _check_same_run(saved, cfg, run.path)
+        if saved.get("prune_seed", config.get("prune_seed")) != config.get("prune_seed"):
+            raise ValueError(
+                f"cannot resume {run.path}: its sparsifier drew from seed {saved['prune_seed']}, "
+                f"this library derives {config.get('prune_seed')} from the same config; finish "
+                f"it with the version that started it ({saved.get('library_version')}) or start "
+                "a new run"
+            )
         ckpt = load_checkpoint(run.checkpoint_path(last))
         load_into(model, ckpt.state_dict, what=str(ckpt.path))
         if ckpt.optimizer_state is not None:

@@ -24,6 +24,28 @@ def test_round_trip_and_names():
 
 
 @pytest.mark.parametrize(
+    ("prune", "args", "name"),
+    [
+        ("magnitude", {"target_sparsity": 0.9}, "sgd_m0.9_magnitude_s0.9"),
+        ("magnitude", {"target_sparsity": 0.95, "scope": "global"}, "sgd_m0.9_magnitude_s0.95"),
+        ("random", {"density": 0.05, "seed": 2}, "sgd_m0.9_random_d0.05"),
+        ("sparse-momentum", {"density": 0.1}, "sgd_m0.9_sparse-momentum_d0.1"),
+        ("test-mask", {}, "sgd_m0.9_test-mask"),        # a sparsifier without a target
+    ],
+)
+def test_run_name_says_the_sparsifier_target(prune, args, name):
+    cfg = TrainConfig(**BASE, optimizer_args={"momentum": 0.9}, prune=prune, prune_args=args)
+    assert run_name(cfg) == name
+
+
+def test_run_names_differ_by_target():
+    names = {run_name(TrainConfig(**BASE, prune=prune, prune_args={key: value}))
+             for prune in ("magnitude", "random", "sparse-momentum")
+             for key in ("target_sparsity", "density") for value in (0.1, 0.5, 0.9)}
+    assert len(names) == 3 * 2 * 3
+
+
+@pytest.mark.parametrize(
     ("kw", "match"),
     [
         ({"optimizer": "lbfgs"}, "unknown optimizer 'lbfgs'; choose one of"),
@@ -66,3 +88,24 @@ def test_sparsifier_registry_errors():
     assert isinstance(s, Sparsifier) and s.k == 2
     with pytest.raises(ValueError, match="sparsifier 'minimal-test'.*unexpected keyword"):
         create_sparsifier("minimal-test", j=2)
+
+
+def test_default_seed_reaches_only_builders_that_take_one():
+    class Seeded:
+        def __init__(self, *, density=0.5, seed=0):
+            self.seed = seed
+
+        def bind(self, model, optimizer, steps_per_epoch, epochs): ...
+        def after_step(self, step): ...
+        def on_epoch_end(self, epoch): ...
+        def state_dict(self):
+            return {}
+
+        def load_state_dict(self, state): ...
+
+    if "seeded-test" not in list_sparsifiers():
+        register_sparsifier("seeded-test", "x")(Seeded)
+    assert create_sparsifier("seeded-test").seed == 0
+    assert create_sparsifier("seeded-test", default_seed=7).seed == 7
+    assert create_sparsifier("seeded-test", default_seed=7, seed=1).seed == 1   # explicit wins
+    assert create_sparsifier("test-mask", default_seed=7, k=2).k == 2           # takes no seed
