@@ -165,37 +165,49 @@ def lanczos(
         r = start.reshape(n, -1).to(device=dev, dtype=dt)
         if r.shape[1] != b:
             raise ValueError(f"start must have {b} column(s) (block_size), got {r.shape[1]}")
-    q = torch.zeros(n, 0, device=dev, dtype=dt)
+    basis = torch.empty(n, m, device=dev, dtype=dt)  # the only P-sized storage: m vectors
+    j = 0
     t = torch.zeros(0, 0, device=dev, dtype=dt)
     z = torch.zeros(0, b, device=dev, dtype=dt)
+    theta = est = torch.zeros(0, device=dev, dtype=dt)
+    s = torch.zeros(0, 0, device=dev, dtype=dt)
+    done = torch.zeros(k, dtype=torch.bool, device=dev)
     products = restarts = 0
     bar = tqdm(total=max_products, disable=not progress, desc="lanczos", unit="hvp", leave=False)
     while True:
-        while q.shape[1] + b <= m:
-            r, _ = _orthogonalise(q, r)
-            q_new, beta = torch.linalg.qr(r)
-            scale = float(t.abs().max()) if t.numel() else 1.0
-            bad = beta.diagonal().abs() <= 1e3 * torch.finfo(dt).eps * max(scale, 1e-300)
-            for j in torch.nonzero(bad).flatten().tolist():  # breakdown: an invariant subspace
-                w = torch.randn(n, 1, generator=gen, device=dev, dtype=dt)
-                w, _ = _orthogonalise(torch.cat([q, q_new[:, :j], q_new[:, j + 1 :]], 1), w)
-                q_new[:, j : j + 1] = w / w.norm()
-                beta[j] = 0.0
-            j0 = q.shape[1]
-            q = torch.cat([q, q_new], 1)
-            w = op.matmat(q_new)
-            products += b
-            bar.update(b)
-            w, h = _orthogonalise(q, w)
-            t_new = torch.zeros(j0 + b, j0 + b, device=dev, dtype=dt)
-            t_new[:j0, :j0] = t
-            t_new[:, j0:] = h
-            t_new[j0:, :] = h.T
-            t_new[j0:, j0:] = 0.5 * (h[j0:] + h[j0:].T)
-            t = t_new
-            z = torch.zeros(j0 + b, b, device=dev, dtype=dt)
-            z[j0:] = torch.eye(b, device=dev, dtype=dt)
-            r = w
+        if j + b > m:  # thick restart: keep the wanted Ritz vectors and some more
+            keep = min(m - b, max(k + int(done.sum()), k + (m - k) // 2))
+            basis[:, :keep] = basis[:, :j] @ s[:, :keep]
+            j = keep
+            t = torch.diag(theta[:keep])
+            z = s[:, :keep].T @ z
+            restarts += 1
+        q = basis[:, :j]
+        r, _ = _orthogonalise(q, r)
+        q_new, beta = torch.linalg.qr(r)
+        scale = float(t.abs().max()) if t.numel() else 1.0
+        bad = beta.diagonal().abs() <= 1e3 * torch.finfo(dt).eps * max(scale, 1e-300)
+        for i in torch.nonzero(bad).flatten().tolist():  # breakdown: an invariant subspace
+            w = torch.randn(n, 1, generator=gen, device=dev, dtype=dt)
+            w, _ = _orthogonalise(torch.cat([q, q_new[:, :i], q_new[:, i + 1 :]], 1), w)
+            q_new[:, i : i + 1] = w / w.norm()
+            beta[i] = 0.0
+        basis[:, j : j + b] = q_new
+        w = op.matmat(q_new)
+        products += b
+        bar.update(b)
+        w, h = _orthogonalise(basis[:, : j + b], w)
+        t_new = torch.zeros(j + b, j + b, device=dev, dtype=dt)
+        t_new[:j, :j] = t
+        t_new[:, j:] = h
+        t_new[j:, :] = h.T
+        t_new[j:, j:] = 0.5 * (h[j:] + h[j:].T)
+        t, j, r = t_new, j + b, w
+        z = torch.zeros(j, b, device=dev, dtype=dt)
+        z[j - b :] = torch.eye(b, device=dev, dtype=dt)
+        if j < k:
+            continue
+        # Rayleigh-Ritz on T (j x j, cheap) after every step: stop as soon as k pairs converge
         theta, s = torch.linalg.eigh(t)
         idx = _order(theta, which)
         theta, s = theta[idx], s[:, idx]
@@ -206,13 +218,8 @@ def lanczos(
         bar.set_postfix(converged=f"{int(done.sum())}/{k}")
         if bool(done.all()) or products >= max_products:
             break
-        keep = min(m - b, max(k + int(done.sum()), k + (m - k) // 2))
-        q = q @ s[:, :keep]
-        t = torch.diag(theta[:keep])
-        z = s[:, :keep].T @ z
-        restarts += 1
     bar.close()
-    vectors = q @ s[:, :k]
+    vectors = basis[:, :j] @ s[:, :k]
     values = theta[:k]
     residuals = est[:k]
     if verify:
