@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from landscape.optim._closure import closure_loss
+
 __all__ = ["decoupled"]
 
 _CACHE: dict[type, type] = {}
@@ -43,10 +45,7 @@ def decoupled(cls: type[torch.optim.Optimizer]) -> type[torch.optim.Optimizer]:
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         for group in self.param_groups:
             wd = group["decoupled_weight_decay"]
             if wd:

@@ -26,6 +26,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from landscape.optim._closure import closure_loss
+
 __all__ = ["GRDA", "grda_threshold", "soft_threshold", "threshold_increment"]
 
 
@@ -117,10 +119,7 @@ class GRDA(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
         """Take one gRDA step (multi-tensor path); returns the closure's loss if given."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         for group in self.param_groups:
             lr, c, mu, l2 = group["lr"], group["c"], group["mu"], group["l2"]
             if not (isinstance(lr, int | float) and lr > 0):
