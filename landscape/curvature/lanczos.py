@@ -184,7 +184,11 @@ def lanczos(
             restarts += 1
         q = basis[:, :j]
         r, _ = _orthogonalise(q, r)
-        q_new, beta = torch.linalg.qr(r)
+        if b == 1:  # a norm instead of a QR factorisation
+            beta = r.norm().reshape(1, 1)
+            q_new = r / beta.clamp_min(torch.finfo(dt).tiny)
+        else:
+            q_new, beta = torch.linalg.qr(r)
         scale = float(t.abs().max()) if t.numel() else 1.0
         bad = beta.diagonal().abs() <= 1e3 * torch.finfo(dt).eps * max(scale, 1e-300)
         for i in torch.nonzero(bad).flatten().tolist():  # breakdown: an invariant subspace
