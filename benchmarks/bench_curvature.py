@@ -113,6 +113,12 @@ def hvp_costs(model, data) -> None:
     op @ v
     print(f"  HVP cached, marginal               {ratio(lambda: op @ v, base):5.2f}x "
           f"({op.cached_bytes / 2**20:.0f} MiB of graphs)")
+    if any(isinstance(mod, nn.modules.batchnorm._BatchNorm) for mod in model.modules()):
+        raw = HessianOperator(model, data, method="cached", fold_bn=False,
+                              check_deterministic=False)
+        raw @ v
+        print(f"  HVP cached, marginal, BatchNorm not folded {ratio(lambda: raw @ v, base):5.2f}x")
+        raw.release_cache()
     m = torch.randn(op.dim, 10)
     for block in ("loop", "vmap"):
         op.block = block

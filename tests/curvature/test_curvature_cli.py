@@ -78,6 +78,8 @@ def test_human_output_and_errors(checkpoint, tmp_path, capsys):
     path, _ = checkpoint
     assert main(["hessian", str(path), "--top-k", "2"]) == 0
     assert "Hessian eigenvalues" in capsys.readouterr().out
+    assert main(["spectrum", str(path), "--probes", "2", "--steps", "5", "--grid", "20"]) == 0
+    assert "trace (Hutchinson)" in capsys.readouterr().out
     assert main(["hessian", str(tmp_path / "nope.pt"), "--top-k", "2"]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["hessian", str(path), "--top-k", "2", "--params", "zzz"]) == 2
