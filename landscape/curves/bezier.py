@@ -12,6 +12,11 @@ The endpoints ``theta_0`` and ``theta_K`` are buffers (never seen by an optimize
 stay bit-identical), the middle points are trainable parameters initialised on the chord,
 ``theta_j = (1 - j/K) theta_0 + (j/K) theta_K``. ``phi(t)`` is evaluated through the unmodified
 network with ``torch.func.functional_call`` (:func:`curve_forward`): no layer is rewritten.
+
+:meth:`Curve.point` builds ``phi(t)`` directly per parameter tensor with fused multi-tensor
+lerps and routes ``dL/dphi`` to the flat middle points with one scaling pass
+(:mod:`landscape.curves._combine`): a fitting step costs a training step plus about three
+passes over the P parameters.
 """
 
 from __future__ import annotations
@@ -25,17 +30,35 @@ from torch.func import functional_call
 
 from landscape._types import ParamDict
 from landscape.checkpoint import check_comparable, params_to_vector
+from landscape.curves._combine import combine
 
 __all__ = ["CURVE_KINDS", "Curve", "bernstein", "chain_weights", "curve_forward"]
 
 CURVE_KINDS = ("bezier", "chain")
 
 
-def _as_t(t: float | Tensor) -> Tensor:
-    t = torch.as_tensor(t, dtype=torch.float64)
-    if t.dim() != 0 or not 0.0 <= float(t) <= 1.0:
-        raise ValueError(f"t must be a scalar in [0, 1], got {t.tolist()}")
-    return t
+def _as_t(t: float | Tensor) -> float:
+    if isinstance(t, Tensor):
+        if t.dim() != 0:
+            raise ValueError(f"t must be a scalar in [0, 1], got {t.tolist()}")
+        t = t.item()
+    value = float(t)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"t must be a scalar in [0, 1], got {t}")
+    return value
+
+
+def _bernstein(t: float, degree: int) -> list[float]:
+    return [math.comb(degree, j) * t**j * (1 - t) ** (degree - j) for j in range(degree + 1)]
+
+
+def _chain(t: float, segments: int) -> list[float]:
+    s = t * segments
+    k = min(math.floor(s), segments - 1)
+    local = s - k
+    w = [0.0] * (segments + 1)
+    w[k], w[k + 1] = 1 - local, local
+    return w
 
 
 def bernstein(t: float | Tensor, degree: int) -> Tensor:
@@ -61,10 +84,7 @@ def bernstein(t: float | Tensor, degree: int) -> Tensor:
     """
     if int(degree) != degree or degree < 1:
         raise ValueError(f"degree must be an integer >= 1, got {degree!r}")
-    t = _as_t(t)
-    j = torch.arange(degree + 1, dtype=torch.float64)
-    coef = torch.tensor([math.comb(degree, int(i)) for i in j], dtype=torch.float64)
-    return coef * t**j * (1 - t) ** (degree - j)
+    return torch.tensor(_bernstein(_as_t(t), int(degree)), dtype=torch.float64)
 
 
 def chain_weights(t: float | Tensor, segments: int) -> Tensor:
@@ -89,14 +109,7 @@ def chain_weights(t: float | Tensor, segments: int) -> Tensor:
     """
     if int(segments) != segments or segments < 1:
         raise ValueError(f"segments must be an integer >= 1, got {segments!r}")
-    t = _as_t(t)
-    s = t * segments
-    k = min(int(torch.floor(s)), segments - 1)
-    local = s - k
-    w = torch.zeros(segments + 1, dtype=torch.float64)
-    w[k] = 1 - local
-    w[k + 1] = local
-    return w
+    return torch.tensor(_chain(_as_t(t), int(segments)), dtype=torch.float64)
 
 
 class Curve(nn.Module):
@@ -169,23 +182,19 @@ class Curve(nn.Module):
         """``[theta_0, theta_1, ..., theta_K]`` as flat vectors (middle ones trainable)."""
         return [self.start, *self.middle, self.end]
 
+    def coefficients(self, t: float | Tensor) -> list[float]:
+        """The ``K + 1`` weights of the control points at ``t``, as Python floats."""
+        t = _as_t(t)
+        return _bernstein(t, self.degree) if self.kind == "bezier" else _chain(t, self.degree)
+
     def weights(self, t: float | Tensor) -> Tensor:
         """The ``K + 1`` weights of the control points at ``t`` (float64)."""
-        if self.kind == "bezier":
-            return bernstein(t, self.degree)
-        return chain_weights(t, self.degree)
+        return torch.tensor(self.coefficients(t), dtype=torch.float64)
 
     def vector(self, t: float | Tensor) -> Tensor:
         """``phi(t)`` as one flat vector (differentiable w.r.t. the middle points)."""
-        out: Tensor | None = None
-        # one allocation, then fused in-place ``out += w_j * theta_j`` (the weighted sum runs
-        # once per minibatch over all P parameters: temporaries would cost as much as it does)
-        for wj, theta in zip(self.weights(t).tolist(), self.control_points()):
-            if wj != 0.0:  # skipped terms cost nothing and keep phi(0), phi(1) exact
-                out = theta * wj if out is None else out.add_(theta, alpha=wj)
-        if out is None:  # unreachable: the weights sum to 1
-            raise RuntimeError(f"all curve weights vanish at t={t}")
-        return out
+        p = self.num_parameters
+        return combine(self.coefficients(t), self.control_points(), [p], [(p,)])[0]
 
     def split(self, vector: Tensor) -> ParamDict:
         """Split a flat vector into ``name -> tensor`` views shaped like the parameters."""
@@ -195,8 +204,13 @@ class Curve(nn.Module):
         }
 
     def point(self, t: float | Tensor) -> ParamDict:
-        """``phi(t)`` as a parameter dict (views of one flat vector)."""
-        return self.split(self.vector(t))
+        """``phi(t)`` as a parameter dict, built per tensor (differentiable w.r.t. the middle).
+
+        Zero-weight terms are skipped, so ``point(0)`` and ``point(1)`` are exact copies of
+        the endpoints.
+        """
+        tensors = combine(self.coefficients(t), self.control_points(), self.numels, self.shapes)
+        return dict(zip(self.names, tensors))
 
     def line(self) -> Curve:
         """The straight line (degree 1) between the same endpoints."""

@@ -39,7 +39,7 @@ from landscape.checkpoint import (
 )
 from landscape.curves.bezier import CURVE_KINDS, Curve, curve_forward
 from landscape.data import Dataset, TrainLoader, get_dataset
-from landscape.rundir import RunDir
+from landscape.rundir import RunDir, resolve_checkpoint
 from landscape.seeding import generator
 
 __all__ = ["CurveFitConfig", "LoadedCurve", "curve_epoch", "fit_curve", "load_curve"]
@@ -131,23 +131,31 @@ def curve_epoch(
         ``train_error`` (percent) at the sampled ``t``.
 
     """
-    loss_sum, wrong, n = 0.0, 0, 0
+    times = ts.tolist() if isinstance(ts, Tensor) else [float(t) for t in ts]
+    loss_sum: Tensor | float = 0.0
+    wrong: Tensor | int = 0
+    n = 0
     for k, (x, y) in enumerate(batches):
-        vec = curve.vector(ts[k])
-        out = curve_forward(model, curve.split(vec), x)
+        params = curve.point(times[k])  # per tensor, no flat phi(t) (see Curve.point)
+        out = curve_forward(model, params, x)
         loss = F.cross_entropy(out, y)
-        total = loss + 0.5 * weight_decay * vec.square().sum() if weight_decay else loss
+        total = loss
+        if weight_decay:
+            total = loss + 0.5 * weight_decay * sum(p.square().sum() for p in params.values())
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         if after_backward is not None:
             after_backward()
         optimizer.step()
-        loss_sum += float(loss.detach()) * int(y.shape[0])
-        wrong += int((out.detach().argmax(1) != y).sum())
-        n += int(y.shape[0])
+        with torch.no_grad():  # summed on the device: no synchronisation per step
+            size = int(y.shape[0])
+            loss_sum = loss_sum + loss.detach().double() * size
+            wrong = wrong + (out.argmax(1) != y).sum()
+            n += size
         if progress is not None:
             progress.update(1)
-    return {"train_loss": loss_sum / max(n, 1), "train_error": 100.0 * wrong / max(n, 1)}
+    return {"train_loss": float(loss_sum) / max(n, 1),
+            "train_error": 100.0 * int(wrong) / max(n, 1)}
 
 
 def _endpoint(path: str | Path) -> tuple[Any, dict[str, Any]]:
@@ -207,16 +215,12 @@ def load_curve(
             f"{run.path} is not a curve run (config.json has type {config.get('type')!r}); "
             "curve runs are made by `landscape curve fit A B --out DIR`"
         )
-    epochs = run.epochs()
-    epoch = epochs[-1] if epoch is None and epochs else epoch
-    if epoch is None or epoch not in epochs:
-        raise FileNotFoundError(f"{run.path} has no checkpoint of epoch {epoch} (has {epochs})")
+    ckpt = load_checkpoint(resolve_checkpoint(run.path, epoch))
     curve, model = _build(config, device)
-    middle = load_checkpoint(run.checkpoint_path(epoch)).extra["middle"]
     with torch.no_grad():
-        for param, value in zip(curve.middle, middle):
+        for param, value in zip(curve.middle, ckpt.extra["middle"]):
             param.copy_(value)
-    return LoadedCurve(curve=curve, model=model, config=config, epoch=epoch)
+    return LoadedCurve(curve=curve, model=model, config=config, epoch=ckpt.epoch)
 
 
 def fit_curve(

@@ -101,6 +101,44 @@ def test_gradient_reaches_only_the_middle_points():
     torch.testing.assert_close(curve.middle[0].grad, curve.vector(0.5).detach())
 
 
+@pytest.mark.parametrize(("kind", "degree"), [("bezier", 2), ("bezier", 3), ("chain", 3)])
+def test_point_gradients_match_autograd_through_the_naive_formula(kind, degree):
+    a, b = _params(0), _params(1)
+    curve = Curve(a, b, degree=degree, kind=kind)
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for m in curve.middle:
+            m.add_(torch.randn(m.shape, generator=g, dtype=m.dtype))
+    probe = {n: torch.randn(v.shape, generator=g, dtype=v.dtype) for n, v in a.items()}
+    for t in (0.0, 0.2, 0.5, 0.9):
+        point = curve.point(t)
+        sum((p.sin() * probe[n]).sum() for n, p in point.items()).backward()
+        got = [m.grad.clone() if m.grad is not None else None for m in curve.middle]
+        curve.zero_grad(set_to_none=True)
+        # the same weighted sum written out with autograd-tracked flat ops
+        flat = sum(w * p for w, p in zip(curve.weights(t).tolist(), curve.control_points()))
+        naive = curve.split(flat)
+        sum((p.sin() * probe[n]).sum() for n, p in naive.items()).backward()
+        for m, want_w, grad in zip(curve.middle, curve.weights(t).tolist()[1:-1], got):
+            if want_w == 0.0:  # a term that did not contribute gets no gradient
+                assert grad is None
+            else:
+                torch.testing.assert_close(grad, m.grad, rtol=1e-13, atol=1e-13)
+        curve.zero_grad(set_to_none=True)
+
+
+def test_point_holds_new_tensors_not_views_of_the_control_points():
+    a, b = _params(0), _params(1)
+    curve = Curve(a, b, degree=2)
+    for t in (0.0, 0.5, 1.0):
+        point = curve.point(t)
+        with torch.no_grad():
+            for p in point.values():
+                p.add_(1.0)
+    assert torch.equal(curve.start, Curve(a, b).start) and torch.equal(curve.end, Curve(a, b).end)
+    assert all(torch.equal(curve.point(0.0)[n], a[n]) for n in a)
+
+
 def test_chain_curve_passes_through_its_bend():
     a, b = _params(0), _params(1)
     chain = Curve(a, b, degree=2, kind="chain")

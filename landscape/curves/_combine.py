@@ -1,0 +1,97 @@
+"""The weighted sum ``phi = sum_j w_j theta_j`` of flat control points, per parameter tensor.
+
+One autograd node per evaluation of a curve. Forward: the non-zero terms are folded into a
+running convex combination with fused multi-tensor lerps over the parameter tensors,
+
+    s_1 = theta_(1),   s_r = lerp(s_(r-1), theta_(r), w_(r) / (w_(1) + ... + w_(r))),
+
+so ``phi(t)`` of a quadratic Bezier costs two passes over the P parameters (one allocation)
+and a single non-zero weight is an exact copy (the endpoints bit for bit). Backward: the
+gradient of a flat control point is ``w_j * dL/dphi``, written by one scaling pass straight
+from the per-tensor gradients into a fresh flat tensor that autograd hands to ``.grad``
+without a copy (no gather into a flat gradient followed by a separate scaling).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["combine"]
+
+
+def _pieces(flat: Tensor, sizes: Sequence[int], shapes: Sequence[tuple[int, ...]]) -> list[Tensor]:
+    if len(sizes) == 1:
+        return [flat.view(shapes[0])]
+    return [p.view(s) for p, s in zip(flat.split(sizes), shapes)]
+
+
+class _Combine(torch.autograd.Function):
+    """``(weights, sizes, shapes, *flat points) -> per-tensor phi`` with a fused backward."""
+
+    @staticmethod
+    def forward(ctx: Any, weights: tuple[float, ...], sizes: tuple[int, ...],
+                shapes: tuple[tuple[int, ...], ...], *points: Tensor) -> tuple[Tensor, ...]:
+        ctx.weights, ctx.sizes = weights, sizes
+        terms = [(w, p) for w, p in zip(weights, points) if w != 0.0]
+        if not terms:
+            raise RuntimeError(f"all curve weights vanish ({list(weights)}): expected weights "
+                               "that sum to 1")
+        (total, first), rest = terms[0], terms[1:]
+        if not rest:  # one point (an endpoint, a chain's knot): an exact copy
+            return tuple(t.clone() for t in _pieces(first, sizes, shapes))
+        w, second = rest[0]
+        total += w
+        out = torch._foreach_lerp(_pieces(first, sizes, shapes), _pieces(second, sizes, shapes),
+                                  w / total)
+        for w, p in rest[1:]:
+            total += w
+            torch._foreach_lerp_(out, _pieces(p, sizes, shapes), w / total)
+        return tuple(out)
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Tensor) -> tuple[Tensor | None, ...]:
+        out: list[Tensor | None] = [None, None, None]
+        for j, w in enumerate(ctx.weights):
+            if not ctx.needs_input_grad[3 + j] or w == 0.0:
+                out.append(None)  # a term that did not contribute gets no gradient at all
+                continue
+            if len(grads) == 1:
+                out.append(torch.mul(grads[0].reshape(-1), w))
+                continue
+            flat = grads[0].new_empty(sum(ctx.sizes))
+            if flat.device.type == "cpu":  # one pass: scale each piece into its slice
+                for g, chunk in zip(grads, flat.split(ctx.sizes)):
+                    torch.mul(g, w, out=chunk.view(g.shape))
+            else:  # accelerators: two kernels instead of one per tensor
+                torch.cat([g.reshape(-1) for g in grads], out=flat).mul_(w)
+            out.append(flat)
+        return tuple(out)
+
+
+def combine(
+    weights: Sequence[float],
+    points: Sequence[Tensor],
+    sizes: Sequence[int],
+    shapes: Sequence[tuple[int, ...]],
+) -> tuple[Tensor, ...]:
+    """``sum_j weights[j] * points[j]``, cut into tensors of ``shapes``; differentiable.
+
+    Args:
+        weights: non-negative weights summing to 1 (zero terms are skipped entirely).
+        points: flat vectors of length ``sum(sizes)`` (the control points).
+        sizes: number of elements of each parameter tensor.
+        shapes: shape of each parameter tensor.
+
+    Returns:
+        One new tensor per entry of ``shapes`` (never a view of a control point).
+
+    >>> a, b = torch.zeros(3), torch.tensor([4.0, 4.0, 8.0])
+    >>> [t.tolist() for t in combine([0.75, 0.25], [a, b], [2, 1], [(2,), (1, 1)])]
+    [[1.0, 1.0], [[2.0]]]
+    """
+    return _Combine.apply(tuple(float(w) for w in weights), tuple(int(s) for s in sizes),
+                          tuple(tuple(s) for s in shapes), *points)
