@@ -3,6 +3,7 @@
 from landscape.curves.bezier import CURVE_KINDS, Curve, bernstein, chain_weights, curve_forward
 from landscape.curves.bn import batchnorm_layers, recalibrate_bn
 from landscape.curves.evaluate import (
+    JobMap,
     barrier,
     evaluate_along,
     evaluate_loss_error,
@@ -23,6 +24,8 @@ from landscape.curves.plane import (
 from landscape.curves.results import (
     ALONG_NAME,
     PLANE_NAME,
+    GridFill,
+    GridRun,
     along_cached,
     curve_inputs,
     plane_cached,
@@ -36,7 +39,10 @@ __all__ = [
     "PLANE_NAME",
     "Curve",
     "CurveFitConfig",
+    "GridFill",
+    "GridRun",
     "GridSink",
+    "JobMap",
     "LoadedCurve",
     "MemoryGrid",
     "PlaneBasis",

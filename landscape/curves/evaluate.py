@@ -12,7 +12,7 @@ done for the straight line ``(1 - t) w_0 + t w_1`` between the same endpoints. R
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,10 @@ from tqdm.auto import tqdm
 from landscape.curves.bezier import Curve, curve_forward
 from landscape.curves.bn import recalibrate_bn
 
-__all__ = ["barrier", "evaluate_along", "evaluate_loss_error", "evaluate_weights"]
+__all__ = ["JobMap", "barrier", "evaluate_along", "evaluate_loss_error", "evaluate_weights"]
+
+JobMap = Callable[[Callable[[Any], Any], Sequence[Any]], list[Any]]
+"""``map_jobs(fn, jobs)``: the results ``[fn(job) for job in jobs]``, however they are run."""
 
 
 @torch.no_grad()
@@ -107,29 +110,21 @@ def barrier(losses: Any) -> float:
     return float(values.max() - max(values[0], values[-1]))
 
 
+def _serial(fn: Callable[[Any], Any], jobs: Sequence[Any]) -> list[Any]:
+    return [fn(job) for job in jobs]
+
+
 @torch.no_grad()
-def _along(
-    curve: Curve,
-    model: nn.Module,
-    ts: np.ndarray,
-    train: Iterable[tuple[Tensor, Tensor]],
-    test: Iterable[tuple[Tensor, Tensor]] | None,
-    bar: tqdm,
-) -> dict[str, Any]:
-    rows: dict[str, list[float]] = {}
-    lengths = []
-    prev = None
-    for t in ts:
-        vec = curve.vector(float(t))
-        if prev is not None:
-            lengths.append(float(torch.linalg.vector_norm((vec - prev).double())))
+def _summary(rows: list[dict[str, float]], path: Curve, ts: np.ndarray) -> dict[str, Any]:
+    """Arrays of the per-``t`` values, segment lengths, length and barriers of one path."""
+    result: dict[str, Any] = {k: np.asarray([r[k] for r in rows]) for k in rows[0]}
+    lengths, prev = [], path.vector(float(ts[0]))
+    for t in ts[1:]:  # two weight vectors in memory at a time
+        vec = path.vector(float(t))
+        lengths.append(float(torch.linalg.vector_norm((vec - prev).double())))
         prev = vec
-        for key, value in evaluate_weights(model, curve.split(vec), train, test).items():
-            rows.setdefault(key, []).append(value)
-        bar.update(1)
-    result: dict[str, Any] = {k: np.asarray(v) for k, v in rows.items()}
     result["segment_lengths"] = np.asarray(lengths)
-    result["length"] = float(np.sum(lengths))
+    result["length"] = float(np.sum(result["segment_lengths"]))
     result["barrier"] = barrier(result["train_loss"])
     if "test_error" in result:
         result["test_error_barrier"] = barrier(result["test_error"])
@@ -145,6 +140,7 @@ def evaluate_along(
     points: int = 61,
     line: bool = True,
     progress: bool = False,
+    map_jobs: JobMap | None = None,
 ) -> dict[str, Any]:
     """Evaluate the curve (and the straight line) at ``points`` equally spaced ``t``.
 
@@ -158,6 +154,9 @@ def evaluate_along(
         points: number of values of ``t`` (endpoints included), >= 2.
         line: also evaluate the straight line between the endpoints.
         progress: show a progress bar on stderr.
+        map_jobs: ``map_jobs(fn, jobs) -> [fn(job) for job in jobs]``, how the evaluations
+            (one per path and ``t``) are run; default: one after the other in this process.
+            :func:`landscape.distributed.map_round_robin` spreads them over torchrun ranks.
 
     Returns:
         ``{"t": array, "curve": {...}, "line": {...}}``; each part holds arrays
@@ -171,9 +170,19 @@ def evaluate_along(
     if int(points) != points or points < 2:
         raise ValueError(f"points must be an integer >= 2 (61 by default), got {points!r}")
     ts = np.linspace(0.0, 1.0, int(points))
-    total = len(ts) * (2 if line else 1)
-    with tqdm(total=total, desc="curve eval", disable=not progress, leave=False) as bar:
-        out: dict[str, Any] = {"t": ts, "curve": _along(curve, model, ts, train, test, bar)}
-        if line:
-            out["line"] = _along(curve.line(), model, ts, train, test, bar)
+    paths = {"curve": curve, **({"line": curve.line()} if line else {})}
+    jobs = [(part, i) for part in paths for i in range(len(ts))]
+    with tqdm(total=len(jobs), desc="curve eval", disable=not progress, leave=False) as bar:
+
+        def run(job: tuple[str, int]) -> dict[str, float]:
+            part, i = job
+            with torch.no_grad():
+                values = evaluate_weights(model, paths[part].point(float(ts[i])), train, test)
+            bar.update(1)
+            return values
+
+        rows = dict(zip(jobs, (map_jobs or _serial)(run, jobs)))
+    out: dict[str, Any] = {"t": ts}
+    for part, path in paths.items():
+        out[part] = _summary([rows[(part, i)] for i in range(len(ts))], path, ts)
     return out

@@ -16,14 +16,20 @@ import numpy as np
 import torch
 
 from landscape.checkpoint import state_digest
-from landscape.curves.evaluate import evaluate_along
+from landscape.curves.evaluate import JobMap, evaluate_along
 from landscape.curves.fit import LoadedCurve
 from landscape.curves.plane import PLANE_FIELDS, plane_layout, run_grid
 from landscape.data import EvalSet
 
 __all__ = [
-    "ALONG_NAME", "PLANE_NAME", "along_cached", "curve_inputs", "plane_cached", "plane_partial",
+    "ALONG_NAME", "PLANE_NAME", "GridFill", "GridRun", "along_cached", "curve_inputs",
+    "plane_cached", "plane_partial",
 ]
+
+GridRun = Callable[..., int]
+"""``run(indices, sink, *, progress=False) -> points computed``: the grid of one curve."""
+GridFill = Callable[..., int]
+"""``fill(part, run, *, indices, progress) -> points computed`` (see :func:`plane_cached`)."""
 
 ALONG_NAME = "curves.along"
 PLANE_NAME = "curves.plane"
@@ -51,23 +57,24 @@ def along_cached(
     *,
     points: int = 61,
     progress: bool = False,
-    evaluator: Callable[..., dict[str, Any]] = evaluate_along,
+    map_jobs: JobMap | None = None,
 ) -> Any:
     """Loss and error along the curve and the line, from the store or computed and stored.
 
-    ``evaluator`` computes the answer on a miss (called like :func:`evaluate_along`;
-    ``landscape.distributed.evaluate_along_distributed`` under torchrun). It is not part of
-    the key: every evaluator computes the same values.
+    ``map_jobs`` runs the evaluations on a miss (see :func:`evaluate_along`;
+    ``landscape.distributed.map_round_robin`` under torchrun, with a ``CollectiveStore``). It
+    is not part of the key: every way of running them computes the same values.
 
     Returns:
-        The store :class:`~landscape.store.Entry` (``entry["curve"]["barrier"]`` ...).
+        The store :class:`~landscape.store.Entry` (``entry["curve"]["barrier"]`` ...), or
+        ``None`` where a ``CollectiveStore`` gives none (torchrun ranks > 0).
 
     """
     params = {**_question(loaded, train, test), "points": int(points)}
 
     def compute() -> dict[str, Any]:
-        return evaluator(loaded.curve, loaded.model, train, test, points=points,
-                         progress=progress)
+        return evaluate_along(loaded.curve, loaded.model, train, test, points=points,
+                              progress=progress, map_jobs=map_jobs)
 
     return store.get_or_compute(ALONG_NAME, params, curve_inputs(loaded), compute,
                                 dataset={"train": train.spec(), "test": test.spec()},
@@ -86,6 +93,12 @@ def plane_partial(
                          version=VERSION, fields=fields)
 
 
+def _fill_here(part: Any, run: GridRun, *, indices: Iterable[tuple[int, int]] | None,
+               progress: bool) -> int:
+    """Compute the pending points (of ``indices``) in this process, writing each at once."""
+    return 0 if part.complete else run(indices, part, progress=progress)
+
+
 def plane_cached(
     store: Any,
     loaded: LoadedCurve,
@@ -97,11 +110,12 @@ def plane_cached(
     indices: Iterable[tuple[int, int]] | None = None,
     curve_points: int = 61,
     progress: bool = False,
-) -> dict[str, Any]:
+    fill: GridFill = _fill_here,
+) -> dict[str, Any] | None:
     """Fill in (or resume) the plane grid in the store; return the layout and the values.
 
     Args:
-        store: a :class:`landscape.store.Store`.
+        store: a :class:`landscape.store.Store` (or a ``CollectiveStore`` under torchrun).
         loaded: the fitted curve.
         train: training data (BatchNorm pass and train metrics).
         test: test data.
@@ -110,19 +124,30 @@ def plane_cached(
         indices: the grid points this process handles (default: all).
         curve_points: number of points of the curve drawn in the plane.
         progress: show a progress bar.
+        fill: ``fill(part, run, indices=, progress=) -> points computed``: how the points not
+            yet in the store's partial entry ``part`` get computed and written, where
+            ``run(indices, sink, progress=)`` is :func:`~landscape.curves.run_grid` on this
+            curve and data. Default: all of them (or those of ``indices``) in this process;
+            ``landscape.distributed.fill_round_robin`` deals them over torchrun ranks.
 
     Returns:
         :func:`landscape.curves.plane_layout` plus one ``[grid, grid]`` array per field of
         :data:`PLANE_FIELDS` (indexed ``[alpha, beta]``; NaN where not computed yet),
         ``done`` (the mask), ``complete``, ``computed`` (points evaluated by this call) and
-        ``key`` (the store key).
+        ``key`` (the store key); ``None`` where the store gives no partial entry (a
+        ``CollectiveStore`` on torchrun ranks > 0).
 
     """
     part = plane_partial(store, loaded, train, test, grid=grid, margin=margin)
-    computed = 0
-    if not part.complete:
-        computed = run_grid(loaded.curve, loaded.model, train, test, part, grid=grid,
-                            margin=margin, indices=indices, progress=progress)
+
+    def run(points: Iterable[tuple[int, int]] | None, sink: Any, *, progress: bool = False
+            ) -> int:
+        return run_grid(loaded.curve, loaded.model, train, test, sink, grid=grid,
+                        margin=margin, indices=points, progress=progress)
+
+    computed = fill(part, run, indices=indices, progress=progress)
+    if part is None:
+        return None
     out = plane_layout(loaded.curve, grid=grid, margin=margin, curve_points=curve_points)
     complete = bool(part.complete)
     if complete:

@@ -4,7 +4,7 @@ Nothing here starts processes: ``torchrun`` does. Without ``WORLD_SIZE`` every h
 identity and ``torch.distributed`` is never initialised.
 """
 
-from landscape.distributed.along import evaluate_along_distributed
+from landscape.distributed.along import map_round_robin
 from landscape.distributed.collectives import (
     all_gather_objects,
     all_reduce_,
@@ -23,7 +23,7 @@ from landscape.distributed.context import (
     init_from_env,
 )
 from landscape.distributed.data_parallel import DataParallel
-from landscape.distributed.grid import plane_distributed
+from landscape.distributed.grid import fill_round_robin, plane_distributed
 from landscape.distributed.hessian import DistributedHessian
 from landscape.distributed.shard import ShardedBatches, round_robin, shard_evalset, shard_range
 from landscape.distributed.store import CollectiveStore
@@ -42,8 +42,9 @@ __all__ = [
     "broadcast_object",
     "context",
     "destroy",
-    "evaluate_along_distributed",
+    "fill_round_robin",
     "init_from_env",
+    "map_round_robin",
     "plane_distributed",
     "reduce_gradients_",
     "round_robin",

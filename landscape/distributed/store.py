@@ -43,31 +43,32 @@ class CollectiveStore:
         return self.store.root
 
     def get_or_compute(
-        self,
-        name: str,
-        params: Mapping[str, Any],
-        inputs: Mapping[str, str] | None,
-        compute: Callable[[], Mapping[str, Any]],
-        *,
-        dataset: Any = None,
-        version: int = 1,
+        self, name: str, params: Mapping[str, Any], inputs: Mapping[str, str] | None,
+        compute: Callable[[], Mapping[str, Any]], **where: Any,
     ) -> Any:
-        """Return rank 0's entry (``None`` on other ranks), computing collectively on a miss.
+        """:meth:`landscape.store.Store.get_or_compute`, called by every rank at once.
 
-        ``compute`` runs on every rank or on none, so collectives inside it never hang.
+        ``where`` holds the store's keyword arguments (``dataset``, ``version``). Rank 0
+        looks the question up and tells the others; on a miss ``compute`` runs on every rank
+        (never on only some, so collectives inside it cannot hang) and rank 0 stores it.
+
+        Returns:
+            Rank 0's entry; ``None`` on the other ranks.
+
         """
         ctx = context()
         if not ctx.distributed:
-            return self.store.get_or_compute(name, params, inputs, compute, dataset=dataset,
-                                             version=version)
-        entry = None
-        if ctx.is_main:
-            entry = self.store.get(self.store.key(name, params, inputs, dataset, version))
+            return self.store.get_or_compute(name, params, inputs, compute, **where)
+        entry = self.store.find(name, params, inputs, **where) if ctx.is_main else None
         if broadcast_object(entry is not None):
             return entry
         result = compute()
         if ctx.is_main:
-            entry = self.store.get_or_compute(name, params, inputs, lambda: result,
-                                              dataset=dataset, version=version)
+            entry = self.store.get_or_compute(name, params, inputs, lambda: result, **where)
         barrier()
         return entry
+
+    def partial(self, name: str, params: Mapping[str, Any], inputs: Mapping[str, str] | None = None,
+                **options: Any) -> Any:
+        """Rank 0's :meth:`landscape.store.Store.partial` entry; ``None`` on the other ranks."""
+        return self.store.partial(name, params, inputs, **options) if context().is_main else None
