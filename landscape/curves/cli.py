@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from landscape._cliutil import (
@@ -16,7 +17,8 @@ from landscape._cliutil import (
 from landscape.checkpoint import load_checkpoint
 from landscape.curves.fit import CurveFitConfig, LoadedCurve, fit_curve, load_curve
 from landscape.curves.results import along_cached
-from landscape.data import Dataset, EvalSet, get_dataset
+from landscape.data import Dataset, EvalSet, dataset_from_config
+from landscape.rundir import RunDir, resolve_checkpoint
 
 __all__ = ["register"]
 
@@ -32,20 +34,10 @@ def _is_main() -> bool:
     return context().is_main
 
 
-def _fit_dataset(args: argparse.Namespace) -> Dataset:
+def _fit_dataset(args: argparse.Namespace, start: Path) -> Dataset:
     """``--dataset`` if given, else the dataset the start checkpoint was trained on."""
-    config = load_checkpoint(args.start).config
-    name = args.dataset or config.get("dataset")
-    if not isinstance(name, str):
-        raise ValueError(
-            f"{args.start} does not record its dataset: pass --dataset NAME (and --dataset-args)"
-        )
-    options = dict(config.get("dataset_args") or {}) if name == config.get("dataset") else {}
-    options.update(parse_kv(args.dataset_args))
-    root = args.data_root or (config.get("data_root") if name == config.get("dataset") else None)
-    if root:
-        options["root"] = root
-    return get_dataset(name, **options)
+    return dataset_from_config(load_checkpoint(start).config, name=args.dataset,
+                               options=parse_kv(args.dataset_args), root=args.data_root)
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -55,13 +47,13 @@ def _fit(args: argparse.Namespace) -> int:
         momentum=args.momentum, weight_decay=args.weight_decay, batch_size=args.batch_size,
         seed=args.seed, augment=args.augment,
     )
-    loaded = fit_curve(args.start, args.end, args.out, dataset=_fit_dataset(args), config=cfg,
+    start = resolve_checkpoint(args.start, args.start_epoch)
+    end = resolve_checkpoint(args.end, args.end_epoch)
+    loaded = fit_curve(start, end, args.out, dataset=_fit_dataset(args, start), config=cfg,
                        device=resolve_device(args.device), resume=args.resume,
                        progress=_progress(args))
     if not main:
         return 0
-    from landscape.rundir import RunDir
-
     rows = RunDir(args.out).read_metrics()
     summary = {"out": str(args.out), "epochs": loaded.epoch, "last": rows[-1] if rows else None}
     if args.json:
@@ -86,7 +78,7 @@ def _load(args: argparse.Namespace) -> tuple[LoadedCurve, EvalSet, EvalSet]:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from landscape.distributed import CollectiveStore, context, evaluate_along_distributed
+    from landscape.distributed import CollectiveStore, context, map_round_robin
     from landscape.store import open_store
 
     store = open_store(args.store, args.curve_dir)
@@ -94,7 +86,7 @@ def _eval(args: argparse.Namespace) -> int:
     if context().distributed:  # torchrun: values of t spread over the ranks, rank 0 stores
         store = CollectiveStore(store)
     entry = along_cached(store, loaded, train, test, points=args.points,
-                         progress=_progress(args), evaluator=evaluate_along_distributed)
+                         progress=_progress(args), map_jobs=map_round_robin)
     if entry is None:  # torchrun, rank > 0
         return 0
     result = entry.read_all()
@@ -171,8 +163,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     csub = p.add_subparsers(dest="curve_command", metavar="ACTION", required=True)
 
     fit = csub.add_parser("fit", help="fit a Bezier curve (or chain) between two checkpoints")
-    fit.add_argument("start", metavar="A_CHECKPOINT")
-    fit.add_argument("end", metavar="B_CHECKPOINT")
+    fit.add_argument("start", metavar="A_CHECKPOINT", help="checkpoint or run directory")
+    fit.add_argument("end", metavar="B_CHECKPOINT", help="checkpoint or run directory")
+    fit.add_argument("--start-epoch", type=int, default=None,
+                     help="epoch of A when it is a run directory (default: last)")
+    fit.add_argument("--end-epoch", type=int, default=None,
+                     help="epoch of B when it is a run directory (default: last)")
     fit.add_argument("--out", required=True, help="the curve's run directory")
     g = fit.add_argument_group("curve")
     g.add_argument("--degree", type=int, default=2, help="K (2: quadratic, default)")
