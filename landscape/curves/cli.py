@@ -7,13 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from landscape._cliutil import (
-    add_device_flag,
-    add_json_flag,
-    emit_json,
-    parse_kv,
-    resolve_device,
-)
+from landscape._cliutil import add_device_flag, add_json_flag, emit_json, parse_kv, resolve_device
 from landscape.checkpoint import load_checkpoint
 from landscape.curves.fit import CurveFitConfig, LoadedCurve, fit_curve, load_curve
 from landscape.curves.results import along_cached
