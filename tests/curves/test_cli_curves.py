@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from landscape.cli import main
 from landscape.curves import load_curve, plane_cached
@@ -62,6 +64,28 @@ def test_fit_eval_plane_with_store_and_resume(tmp_path, bn_endpoints, capsys):
     np.testing.assert_allclose(plane["bends"], [[0, 0], plane["bends"][1], [1, 0]], atol=1e-9)
     assert main(["curve", "plane", *common, "--grid", "3"]) == 0
     assert _json(capsys)["computed"] == 0
+
+
+def test_fit_accepts_run_directories_with_epochs(tmp_path, bn_endpoints, capsys):
+    runs = []
+    for k, path in enumerate(bn_endpoints):  # runs whose epoch 1 is the endpoint
+        run = tmp_path / f"run{k}"
+        run.mkdir()
+        shutil.copy(path, run / "epoch_0001.pt")
+        shutil.copy(bn_endpoints[1 - k], run / "epoch_0002.pt")
+        runs.append(run)
+    common = ["--epochs", "1", "--batch-size", "16", "--device", "cpu", "--json", *DATA]
+    assert main(["curve", "fit", *map(str, bn_endpoints), "--out", str(tmp_path / "files"),
+                 *common]) == 0
+    assert main(["curve", "fit", *map(str, runs), "--start-epoch", "1", "--end-epoch", "1",
+                 "--out", str(tmp_path / "runs"), *common]) == 0
+    capsys.readouterr()
+    by_file, by_run = load_curve(tmp_path / "files"), load_curve(tmp_path / "runs")
+    assert torch.equal(by_file.curve.middle[0], by_run.curve.middle[0])
+    assert by_run.config["endpoints"]["start"]["path"] == str((runs[0] / "epoch_0001.pt").resolve())
+    assert main(["curve", "fit", str(runs[0]), str(runs[1]), "--start-epoch", "3",
+                 "--out", str(tmp_path / "bad"), *common]) == 2
+    assert "has no checkpoint of epoch 3" in capsys.readouterr().err
 
 
 def test_fit_without_dataset_is_a_clear_error(tmp_path, bn_endpoints, capsys):
