@@ -62,14 +62,25 @@ class _Combine(torch.autograd.Function):
             if len(grads) == 1:
                 out.append(torch.mul(grads[0].reshape(-1), w))
                 continue
-            flat = grads[0].new_empty(sum(ctx.sizes))
-            if flat.device.type == "cpu":  # one pass: scale each piece into its slice
-                for g, chunk in zip(grads, flat.split(ctx.sizes)):
-                    torch.mul(g, w, out=chunk.view(g.shape))
-            else:  # accelerators: two kernels instead of one per tensor
-                torch.cat([g.reshape(-1) for g in grads], out=flat).mul_(w)
-            out.append(flat)
+            out.append(scaled_flat(grads, w, ctx.sizes, per_piece=grads[0].device.type == "cpu"))
         return tuple(out)
+
+
+def scaled_flat(grads: Sequence[Tensor], weight: float, sizes: Sequence[int], *,
+                per_piece: bool) -> Tensor:
+    """``weight * cat(grads)`` as a new flat tensor.
+
+    ``per_piece``: one pass, each piece scaled straight into its slice (best on CPU); else a
+    concatenation and an in-place scaling, two kernels however many pieces (accelerators,
+    where a kernel per tensor costs more than a second pass).
+    """
+    flat = grads[0].new_empty(sum(sizes))
+    if per_piece:
+        for g, chunk in zip(grads, flat.split(list(sizes))):
+            torch.mul(g, weight, out=chunk.view(g.shape))
+    else:
+        torch.cat([g.reshape(-1) for g in grads], out=flat).mul_(weight)
+    return flat
 
 
 def combine(
