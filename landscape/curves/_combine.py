@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["combine"]
+__all__ = ["PieceCache", "combine", "scaled_flat"]
 
 
 def _pieces(flat: Tensor, sizes: Sequence[int], shapes: Sequence[tuple[int, ...]]) -> list[Tensor]:
@@ -29,27 +29,52 @@ def _pieces(flat: Tensor, sizes: Sequence[int], shapes: Sequence[tuple[int, ...]
     return [p.view(s) for p, s in zip(flat.split(sizes), shapes)]
 
 
+class PieceCache:
+    """Per-tensor views of flat vectors, kept while each vector keeps its storage.
+
+    Building the views costs a split and a view per tensor and control point, which for a
+    small network is as much as the arithmetic; a vector moved or replaced (``.to()``, a new
+    tensor) has a new storage address and gets new views.
+    """
+
+    def __init__(self, sizes: Sequence[int], shapes: Sequence[tuple[int, ...]]) -> None:
+        self.sizes = [int(s) for s in sizes]
+        self.shapes = [tuple(s) for s in shapes]
+        self._cache: dict[int, tuple[tuple[Any, ...], list[Tensor]]] = {}
+
+    def __call__(self, flats: Sequence[Tensor]) -> list[list[Tensor]]:
+        """The views of each of ``flats`` (detached: they carry no autograd history)."""
+        out = []
+        for j, flat in enumerate(flats):
+            key = (flat.data_ptr(), flat.device, flat.dtype, flat.shape)
+            hit = self._cache.get(j)
+            if hit is None or hit[0] != key:  # the old views keep the old storage alive, so
+                hit = (key, _pieces(flat.detach(), self.sizes, self.shapes))  # no reuse
+                self._cache[j] = hit
+            out.append(hit[1])
+        return out
+
+
 class _Combine(torch.autograd.Function):
-    """``(weights, sizes, shapes, *flat points) -> per-tensor phi`` with a fused backward."""
+    """``(weights, sizes, pieces, *flat points) -> per-tensor phi`` with a fused backward."""
 
     @staticmethod
     def forward(ctx: Any, weights: tuple[float, ...], sizes: tuple[int, ...],
-                shapes: tuple[tuple[int, ...], ...], *points: Tensor) -> tuple[Tensor, ...]:
+                pieces: list[list[Tensor]], *points: Tensor) -> tuple[Tensor, ...]:
         ctx.weights, ctx.sizes = weights, sizes
-        terms = [(w, p) for w, p in zip(weights, points) if w != 0.0]
+        terms = [(w, p) for w, p in zip(weights, pieces) if w != 0.0]
         if not terms:
             raise RuntimeError(f"all curve weights vanish ({list(weights)}): expected weights "
                                "that sum to 1")
         (total, first), rest = terms[0], terms[1:]
         if not rest:  # one point (an endpoint, a chain's knot): an exact copy
-            return tuple(t.clone() for t in _pieces(first, sizes, shapes))
+            return tuple(t.clone() for t in first)
         w, second = rest[0]
         total += w
-        out = torch._foreach_lerp(_pieces(first, sizes, shapes), _pieces(second, sizes, shapes),
-                                  w / total)
+        out = torch._foreach_lerp(first, second, w / total)
         for w, p in rest[1:]:
             total += w
-            torch._foreach_lerp_(out, _pieces(p, sizes, shapes), w / total)
+            torch._foreach_lerp_(out, p, w / total)
         return tuple(out)
 
     @staticmethod
@@ -88,6 +113,8 @@ def combine(
     points: Sequence[Tensor],
     sizes: Sequence[int],
     shapes: Sequence[tuple[int, ...]],
+    *,
+    cache: PieceCache | None = None,
 ) -> tuple[Tensor, ...]:
     """``sum_j weights[j] * points[j]``, cut into tensors of ``shapes``; differentiable.
 
@@ -96,13 +123,18 @@ def combine(
         points: flat vectors of length ``sum(sizes)`` (the control points).
         sizes: number of elements of each parameter tensor.
         shapes: shape of each parameter tensor.
+        cache: a :class:`PieceCache` of these ``sizes`` and ``shapes`` to reuse the views.
 
     Returns:
         One new tensor per entry of ``shapes`` (never a view of a control point).
+
+    Raises:
+        RuntimeError: every weight is zero.
 
     >>> a, b = torch.zeros(3), torch.tensor([4.0, 4.0, 8.0])
     >>> [t.tolist() for t in combine([0.75, 0.25], [a, b], [2, 1], [(2,), (1, 1)])]
     [[1.0, 1.0], [[2.0]]]
     """
+    pieces = (cache or PieceCache(sizes, shapes))(points)
     return _Combine.apply(tuple(float(w) for w in weights), tuple(int(s) for s in sizes),
-                          tuple(tuple(s) for s in shapes), *points)
+                          pieces, *points)

@@ -30,7 +30,7 @@ from torch.func import functional_call
 
 from landscape._types import ParamDict
 from landscape.checkpoint import check_comparable, params_to_vector
-from landscape.curves._combine import combine
+from landscape.curves._combine import PieceCache, combine
 
 __all__ = ["CURVE_KINDS", "Curve", "bernstein", "chain_weights", "curve_forward"]
 
@@ -157,6 +157,7 @@ class Curve(nn.Module):
         self.names = list(start)
         self.shapes = [tuple(start[n].shape) for n in self.names]
         self.numels = [start[n].numel() for n in self.names]
+        self._cache = PieceCache(self.numels, self.shapes)  # per-tensor views of the points
         a = params_to_vector({n: start[n].detach() for n in self.names}).clone()
         b = params_to_vector({n: end[n].detach() for n in self.names}).to(a).clone()
         self.register_buffer("start", a)
@@ -209,7 +210,8 @@ class Curve(nn.Module):
         Zero-weight terms are skipped, so ``point(0)`` and ``point(1)`` are exact copies of
         the endpoints.
         """
-        tensors = combine(self.coefficients(t), self.control_points(), self.numels, self.shapes)
+        tensors = combine(self.coefficients(t), self.control_points(), self.numels, self.shapes,
+                          cache=self._cache)
         return dict(zip(self.names, tensors))
 
     def line(self) -> Curve:

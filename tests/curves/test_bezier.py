@@ -139,6 +139,25 @@ def test_point_holds_new_tensors_not_views_of_the_control_points():
     assert all(torch.equal(curve.point(0.0)[n], a[n]) for n in a)
 
 
+def test_point_follows_the_control_points_after_moves_and_replacements():
+    a, b = _params(0), _params(1)
+    curve = Curve(a, b, degree=2)
+    curve.point(0.3)  # builds the cached per-tensor views
+    with torch.no_grad():
+        curve.middle[0].add_(1.0)  # in place: the cached views see it
+    want = curve.split(curve.vector(0.3))
+    assert all(torch.equal(v, want[n]) for n, v in curve.point(0.3).items())
+    curve.middle[0].data = torch.zeros_like(curve.middle[0])  # a new storage: new views
+    # b(0.3) = (0.49, 0.42, 0.09): the zeroed middle point drops out
+    assert all(torch.allclose(v, 0.49 * a[n] + 0.09 * b[n], rtol=1e-14, atol=1e-14)
+               for n, v in curve.point(0.3).items())
+    curve.float()  # .to(): new storages of another dtype
+    point = curve.point(0.3)
+    assert all(v.dtype == torch.float32 for v in point.values())
+    assert all(torch.allclose(v.double(), 0.49 * a[n] + 0.09 * b[n], atol=1e-6)
+               for n, v in point.items())
+
+
 def test_chain_curve_passes_through_its_bend():
     a, b = _params(0), _params(1)
     chain = Curve(a, b, degree=2, kind="chain")
