@@ -12,8 +12,10 @@ a flat vector is their concatenation in that order.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pickle
+import re
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +38,7 @@ __all__ = [
     "check_comparable",
     "checkpoint_digest",
     "load_checkpoint",
+    "model_digest",
     "params_to_vector",
     "save_checkpoint",
     "state_digest",
@@ -98,8 +101,13 @@ class Checkpoint:
         return {n: t for n, t in self.state_dict.items() if n not in names}
 
     def digest(self) -> str:
-        """Content digest of the model state (see :func:`state_digest`)."""
-        return state_digest(self.state_dict)
+        """Content digest of the model: architecture (name, options) and state.
+
+        Optimizer state, metrics and config do not enter it, so checkpoints of equal models
+        share cached analyses; two architectures with identical tensors (an MLP with ReLU and
+        one with tanh at the same initialisation) do not.
+        """
+        return model_digest(self.model_name, self.model_kwargs, self.state_dict)
 
     def describe(self) -> str:
         """One line: model, epoch, step, number of parameters."""
@@ -163,6 +171,16 @@ def save_checkpoint(
     return Path(path)
 
 
+# torch's weights-only unpickler names the global it refused ("Unsupported global: GLOBAL
+# os.system", "Unsupported class ..."); other unpickling errors are damage, not danger.
+_UNSAFE = re.compile(r"Unsupported (global|class|operand)|not an allowed global", re.I)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
 def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> Checkpoint:
     """Load a checkpoint safely (``weights_only=True``).
 
@@ -180,21 +198,28 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
         )
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist: check the path")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(
+            f"{path} is not a PyTorch checkpoint (not the zip container torch.save writes): it "
+            "is corrupt, truncated or another kind of file; checkpoints are written by "
+            "`landscape train` or landscape.checkpoint.save_checkpoint"
+        )
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights only" in str(exc).lower() or "weights_only" in str(exc).lower():
+        if _UNSAFE.search(str(exc)):
             raise CheckpointError(
                 f"refusing to load {path}: it contains Python objects that only a full "
                 "unpickling could rebuild, and unpickling can run arbitrary code. Nothing was "
                 "executed. Re-save the weights as plain tensors (a state_dict) from a trusted "
                 "session."
             ) from None
-        raise CheckpointError(f"{path} is corrupt or not a PyTorch file: {exc}") from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
+        raise CheckpointError(f"{path} is corrupt: {_first_line(exc)}") from None
+    except Exception as exc:  # torch raises many types on damaged archives; none is ours to keep
         raise CheckpointError(
-            f"{path} is corrupt or truncated ({type(exc).__name__}: {exc}); an interrupted "
-            "write never replaces a good checkpoint here, so use the previous epoch's file"
+            f"{path} is corrupt or truncated ({type(exc).__name__}: {_first_line(exc)}); an "
+            "interrupted write never replaces a good checkpoint here, so use the previous "
+            "epoch's file"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         keys = list(payload)[:5] if isinstance(payload, dict) else type(payload).__name__
@@ -242,11 +267,26 @@ def state_digest(tensors: Mapping[str, Tensor]) -> str:
     return h.hexdigest()
 
 
+def model_digest(
+    model_name: str, model_kwargs: Mapping[str, Any], tensors: Mapping[str, Tensor]
+) -> str:
+    """SHA-256 of a model's identity: registry name, canonical options and :func:`state_digest`.
+
+    >>> w = {"w": torch.ones(2)}
+    >>> model_digest("mlp", {"activation": "relu"}, w) != model_digest("mlp", {"activation":
+    ...     "tanh"}, w)
+    True
+    """
+    spec = json.dumps({"name": model_name, "kwargs": _plain(dict(model_kwargs))},
+                      sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{spec};{state_digest(tensors)}".encode()).hexdigest()
+
+
 _DIGEST_CACHE: dict[tuple[str, int, int], str] = {}
 
 
 def checkpoint_digest(path: str | Path) -> str:
-    """Content digest of the model state in a checkpoint file (memoised per file version)."""
+    """:meth:`Checkpoint.digest` of a checkpoint file (memoised per file version)."""
     path = Path(path).resolve()
     st = os.stat(path)
     key = (str(path), st.st_mtime_ns, st.st_size)

@@ -60,11 +60,22 @@ def test_corrupt_and_foreign_files(tmp_path):
     _save(tmp_path / "good.pt")
     data = (tmp_path / "good.pt").read_bytes()
     (tmp_path / "trunc.pt").write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+    with pytest.raises(CheckpointError, match="corrupt, truncated"):
         load_checkpoint(tmp_path / "trunc.pt")
-    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint at all")
+    # junk of every kind is "corrupt", never a traceback and never "unsafe"
+    junk = [b"hello world", b"not a checkpoint at all", os.urandom(1024), data[:100]]
+    for i, blob in enumerate(junk):
+        (tmp_path / f"junk{i}.pt").write_bytes(blob)
+        with pytest.raises(CheckpointError, match="corrupt") as info:
+            load_checkpoint(tmp_path / f"junk{i}.pt")
+        assert "refusing" not in str(info.value)
+    # a zip archive whose pickle is damaged: corrupt, not unsafe
+    damaged = bytearray(data)
+    start = damaged.find(b"data.pkl") + 40
+    damaged[start : start + 64] = os.urandom(64)
+    (tmp_path / "damaged.pt").write_bytes(bytes(damaged))
     with pytest.raises(CheckpointError, match="corrupt"):
-        load_checkpoint(tmp_path / "junk.pt")
+        load_checkpoint(tmp_path / "damaged.pt")
     torch.save({"fc.weight": torch.zeros(2)}, tmp_path / "bare.pt")
     with pytest.raises(CheckpointError, match="not a landscape checkpoint"):
         load_checkpoint(tmp_path / "bare.pt")
@@ -135,3 +146,15 @@ def test_digest_ignores_everything_but_the_model_state(tmp_path):
         model.out.bias[0] += 1
     c = _save(tmp_path / "c.pt", model)
     assert checkpoint_digest(c) != checkpoint_digest(a)
+
+
+def test_digest_separates_architectures_with_equal_tensors(tmp_path):
+    """Same tensors, different function (ReLU vs tanh): analyses must not share a cache key."""
+    relu = create_model("mlp", seed=0, **KW)
+    tanh = create_model("mlp", seed=0, activation="tanh", **KW)
+    assert all(torch.equal(a, b) for a, b in zip(relu.state_dict().values(),
+                                                 tanh.state_dict().values()))
+    a = save_checkpoint(tmp_path / "a.pt", relu, model_name="mlp", model_kwargs=KW, epoch=0)
+    b = save_checkpoint(tmp_path / "b.pt", tanh, model_name="mlp",
+                        model_kwargs=dict(KW, activation="tanh"), epoch=0)
+    assert checkpoint_digest(a) != checkpoint_digest(b)
