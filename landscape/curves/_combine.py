@@ -7,9 +7,9 @@ running convex combination with fused multi-tensor lerps over the parameter tens
 
 so ``phi(t)`` of a quadratic Bezier costs two passes over the P parameters (one allocation)
 and a single non-zero weight is an exact copy (the endpoints bit for bit). Backward: the
-gradient of a flat control point is ``w_j * dL/dphi``, written by one scaling pass straight
-from the per-tensor gradients into a fresh flat tensor that autograd hands to ``.grad``
-without a copy (no gather into a flat gradient followed by a separate scaling).
+gradient of a flat control point is ``w_j * dL/dphi``: the per-tensor gradients concatenated
+into a fresh flat tensor and scaled in place (two kernels, no temporary), which autograd hands
+to ``.grad`` without a copy.
 """
 
 from __future__ import annotations
@@ -87,25 +87,20 @@ class _Combine(torch.autograd.Function):
             if len(grads) == 1:
                 out.append(torch.mul(grads[0].reshape(-1), w))
                 continue
-            out.append(scaled_flat(grads, w, ctx.sizes, per_piece=grads[0].device.type == "cpu"))
+            out.append(scaled_flat(grads, w, ctx.sizes))
         return tuple(out)
 
 
-def scaled_flat(grads: Sequence[Tensor], weight: float, sizes: Sequence[int], *,
-                per_piece: bool) -> Tensor:
-    """``weight * cat(grads)`` as a new flat tensor.
+def scaled_flat(grads: Sequence[Tensor], weight: float, sizes: Sequence[int]) -> Tensor:
+    """``weight * cat(grads)`` as a new flat tensor: two kernels however many pieces.
 
-    ``per_piece``: one pass, each piece scaled straight into its slice (best on CPU); else a
-    concatenation and an in-place scaling, two kernels however many pieces (accelerators,
-    where a kernel per tensor costs more than a second pass).
+    Scaling each piece straight into its slice saves one pass but costs a kernel per tensor;
+    measured on CPU (benchmarks/README.md) that only pays for networks of a few large tensors
+    (10 % on a 4-tensor MLP) and loses 2x on a 30-tensor CNN, and on accelerators a launch
+    per tensor costs more than a pass.
     """
     flat = grads[0].new_empty(sum(sizes))
-    if per_piece:
-        for g, chunk in zip(grads, flat.split(list(sizes))):
-            torch.mul(g, weight, out=chunk.view(g.shape))
-    else:
-        torch.cat([g.reshape(-1) for g in grads], out=flat).mul_(weight)
-    return flat
+    return torch.cat([g.reshape(-1) for g in grads], out=flat).mul_(weight)
 
 
 def combine(

@@ -14,9 +14,9 @@ stay bit-identical), the middle points are trainable parameters initialised on t
 network with ``torch.func.functional_call`` (:func:`curve_forward`): no layer is rewritten.
 
 :meth:`Curve.point` builds ``phi(t)`` directly per parameter tensor with fused multi-tensor
-lerps and routes ``dL/dphi`` to the flat middle points with one scaling pass
-(:mod:`landscape.curves._combine`): a fitting step costs a training step plus about three
-passes over the P parameters.
+lerps (two passes over the P parameters for a quadratic curve, on cached per-tensor views)
+and hands ``w_j dL/dphi`` to each flat middle point from one autograd node
+(:mod:`landscape.curves._combine`): no flat ``phi(t)``, no split/gather nodes.
 """
 
 from __future__ import annotations
