@@ -33,7 +33,7 @@ from landscape.curves import CurveFitConfig, fit_curve, load_curve
 from landscape.curves.results import along_cached
 from landscape.data import EvalSet, dataset_from_config
 from landscape.rundir import RunDir
-from landscape.stats.trajectory import projection_over_epochs
+from landscape.stats.trajectory import check_same_experiment, projection_over_epochs
 from landscape.store import Store, add_store_flag, open_store
 
 __all__ = ["Thresholds", "default_curve_dir", "format_report", "judge", "register", "verify"]
@@ -81,21 +81,29 @@ def _final(run: Path) -> tuple[Path, dict[str, Any]]:
 
 
 def _curve(
-    sgd_ckpt: Path, grda_ckpt: Path, curve_dir: Path, dataset: Any, fit: CurveFitConfig,
-    device: torch.device, progress: bool,
+    sgd_ckpt: Path, grda_ckpt: Path, curve_dir: Path, *, given: bool, dataset: Any,
+    fit: CurveFitConfig, device: torch.device, progress: bool,
 ):
+    """The curve between the two final checkpoints: a given one as it is, else fitted.
+
+    A curve passed with ``--curve`` is used with whatever settings it was fitted with; the
+    default location is reused once its fit is complete, and fitted (or resumed) otherwise.
+    Either way its endpoints must be these two checkpoints.
+    """
     run = RunDir(curve_dir)
-    if run.exists() and run.last_epoch() == fit.epochs:
+    complete = run.exists() and run.last_epoch() == run.read_config().get("epochs")
+    if given or complete:
         loaded = load_curve(curve_dir, device=device)
         ends = loaded.config["endpoints"]
-        if (ends["start"]["digest"], ends["end"]["digest"]) == (
+        if (ends["start"]["digest"], ends["end"]["digest"]) != (
             checkpoint_digest(sgd_ckpt), checkpoint_digest(grda_ckpt)
         ):
-            return loaded
-        raise ValueError(
-            f"the curve in {curve_dir} joins other checkpoints than {sgd_ckpt} and {grda_ckpt}: "
-            "pass --curve DIR for a new one, or remove it"
-        )
+            raise ValueError(
+                f"the curve in {curve_dir} joins {ends['start']['path']} and "
+                f"{ends['end']['path']}, not the final checkpoints {sgd_ckpt} and {grda_ckpt}: "
+                "fit one with `landscape curve fit` (or omit --curve to let verify fit it)"
+            )
+        return loaded
     return fit_curve(sgd_ckpt, grda_ckpt, curve_dir, dataset=dataset, config=fit,
                      device=device, resume=run.exists(), progress=progress)
 
@@ -138,6 +146,7 @@ def verify(
         The report: ``runs``, ``connectivity``, ``projection``, ``curvature``, ``verdict``.
     """
     sgd_run, grda_run = Path(sgd_run), Path(grda_run)
+    check_same_experiment(sgd_run, grda_run, same_seed=True)
     device = torch.device(device)
     thresholds = thresholds or Thresholds()
     fit = fit or CurveFitConfig()
@@ -150,8 +159,10 @@ def verify(
     hess_data = EvalSet(dataset, "train", batch_size=batch, device=device, subset=subset)
     test = EvalSet(dataset, "test", batch_size=batch, device=device)
 
-    curve_dir = Path(curve_dir) if curve_dir is not None else default_curve_dir(sgd_run, grda_run)
-    loaded = _curve(sgd_ckpt, grda_ckpt, curve_dir, dataset, fit, device, progress)
+    given = curve_dir is not None
+    curve_dir = Path(curve_dir) if given else default_curve_dir(sgd_run, grda_run)
+    loaded = _curve(sgd_ckpt, grda_ckpt, curve_dir, given=given, dataset=dataset, fit=fit,
+                    device=device, progress=progress)
     along = along_cached(store, loaded, train, test, points=points, progress=progress)
     curve, line = along["curve"], along["line"]
 

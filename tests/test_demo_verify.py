@@ -94,3 +94,38 @@ def test_judge_applies_each_threshold():
 def test_verify_refuses_untrained_runs(tmp_path, capsys):
     assert main(["verify", str(tmp_path / "a"), str(tmp_path / "b")]) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+def test_runs_of_different_experiments_are_refused_before_any_work(tiny, monkeypatch, capsys):
+    root, result = tiny
+    runs = result["runs"]
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("no Hessian may be computed for incomparable runs")
+
+    monkeypatch.setattr(curvature_analysis, "lanczos", forbidden)
+    store = ["--store", str(root / "out" / "store")]
+    # the second SGD run has another seed: it is a baseline, not a partner
+    assert main(["project", runs["sgd"], runs["sgd_baseline"], "--top-k", "3", *store]) == 2
+    assert "differ in 'seed'" in capsys.readouterr().err
+    assert main(["project", runs["sgd"], runs["grda_mu0.6"], "--baseline-run", runs["sgd"],
+                 "--top-k", "3", *store]) == 2
+    assert "needs a run from another seed" in capsys.readouterr().err
+
+
+def test_a_given_curve_is_used_as_fitted(tiny, monkeypatch, capsys):
+    root, result = tiny
+    runs = result["runs"]
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a curve given with --curve must not be refitted")
+
+    monkeypatch.setattr(verify_mod, "fit_curve", forbidden)
+    curve = verify_mod.default_curve_dir(runs["sgd"], runs["grda_mu0.6"])
+    store = ["--store", str(root / "out" / "store"), "--top-k", "3", "--points", "5", "--json"]
+    # fitted with 2 epochs; --curve-epochs 10 (the default) only matters when fitting
+    assert main(["verify", runs["sgd"], runs["grda_mu0.6"], "--curve", str(curve), *store]) == 0
+    assert json.loads(capsys.readouterr().out)["connectivity"]["curve_dir"] == str(curve)
+    other = verify_mod.default_curve_dir(runs["sgd"], runs["grda_mu0.51"])
+    assert main(["verify", runs["sgd"], runs["grda_mu0.6"], "--curve", str(other), *store]) == 2
+    assert "not the final checkpoints" in capsys.readouterr().err

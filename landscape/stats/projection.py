@@ -84,14 +84,27 @@ def project(eigenvectors: Tensor, delta: Tensor) -> Projection:
 
 
 def random_direction_shares(
-    eigenvectors: Tensor, *, num: int = 32, generator: torch.Generator | None = None
+    eigenvectors: Tensor,
+    *,
+    num: int = 32,
+    generator: torch.Generator | None = None,
+    chunk: int = 8,
 ) -> Tensor:
     """Shares of ``num`` isotropic Gaussian directions (the "random" baseline, about k/P).
 
+    Directions are drawn ``chunk`` at a time on the eigenvectors' device and in their dtype
+    (the generator must live there too; default: a fresh one), so memory stays at
+    ``chunk * P`` numbers even for a VGG-sized ``P``; the shares are accumulated in float64.
+
     Returns:
-        ``[num]`` float64 shares.
+        ``[num]`` float64 shares (on the CPU).
     """
     dim = max(eigenvectors.shape) if eigenvectors.dim() == 2 else eigenvectors.numel()
-    cols = _columns(eigenvectors, dim).double()
-    z = torch.randn(dim, num, generator=generator, dtype=torch.float64).to(cols.device)
-    return ((cols.T @ z) ** 2).sum(0).cpu() / (z**2).sum(0).cpu()
+    cols = _columns(eigenvectors, dim)
+    shares = []
+    for start in range(0, num, chunk):
+        z = torch.randn(dim, min(chunk, num - start), generator=generator, dtype=cols.dtype,
+                        device=cols.device)
+        inside = ((cols.T @ z).double() ** 2).sum(0)
+        shares.append((inside / (z.double() ** 2).sum(0)).cpu())
+    return torch.cat(shares)

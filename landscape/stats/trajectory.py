@@ -30,10 +30,15 @@ from landscape.data import EvalSet
 from landscape.rundir import RunDir
 from landscape.stats.projection import project, random_direction_shares
 
-__all__ = ["PROJECTION_NAME", "common_epochs", "projection_over_epochs"]
+__all__ = [
+    "PROJECTION_NAME",
+    "check_same_experiment",
+    "common_epochs",
+    "projection_over_epochs",
+]
 
 PROJECTION_NAME = "projection.epoch"
-VERSION = 1
+VERSION = 2  # 2: random baseline drawn in chunks on the device
 
 
 def common_epochs(*runs: str | Path) -> list[int]:
@@ -50,6 +55,34 @@ def common_epochs(*runs: str | Path) -> list[int]:
     return sorted(set.intersection(*sets)) if sets else []
 
 
+# What two runs must share for w_gRDA(e) - w_SGD(e) to mean anything (DESIGN 3.1): the same
+# model, data and minibatch sequence. The baseline run differs in the seed only.
+_SHARED = ("model", "model_kwargs", "dataset_spec", "batch_size", "augment", "drop_last")
+
+
+def check_same_experiment(reference: Path, other: Path, *, same_seed: bool) -> None:
+    """Raise unless ``other`` was trained like ``reference`` (model, data, minibatches, seed).
+
+    Raises:
+        ValueError: naming the first differing setting and both values.
+    """
+    a, b = RunDir(reference).read_config(), RunDir(other).read_config()
+    keys = _SHARED + (("seed",) if same_seed else ())
+    for key in keys:
+        if a.get(key) != b.get(key):
+            why = ("the same initialisation and minibatches" if same_seed else
+                   "the same model and data (only the seed differs)")
+            raise ValueError(
+                f"runs {reference} and {other} differ in {key!r} ({a.get(key)!r} vs "
+                f"{b.get(key)!r}); comparing their weights needs {why} (DESIGN 3.1)"
+            )
+    if not same_seed and a.get("seed") == b.get("seed"):
+        raise ValueError(
+            f"the baseline run {other} has the same seed ({a.get('seed')}) as {reference}: "
+            "the SGD-vs-SGD baseline needs a run from another seed"
+        )
+
+
 def _delta(a: Path, b: Path, names: tuple[str, str]) -> torch.Tensor:
     ca, cb = load_checkpoint(a), load_checkpoint(b)
     check_comparable(ca, cb, names=names)
@@ -62,13 +95,15 @@ def _epoch_projection(
     baseline: Path | None, progress: bool,
 ) -> dict[str, Any]:
     """One epoch's projection (the eigenpairs come from the cached ``hessian.topk``)."""
+    delta = _delta(sgd_ckpt, grda_ckpt, ("SGD", "gRDA")).to(device)  # checks shapes first
     model = load_checkpoint(sgd_ckpt).build_model(device)
     top = hessian_topk(store, model, data, inputs={"checkpoint": inputs["sgd"]}, k=top_k,
                        tol=tol, progress=progress)
     vectors = torch.as_tensor(top["eigenvectors"]).to(device)
-    proj = project(vectors, _delta(sgd_ckpt, grda_ckpt, ("SGD", "gRDA")).to(device))
+    proj = project(vectors, delta)
     rand = random_direction_shares(
-        vectors, num=random_probes, generator=torch.Generator().manual_seed(epoch)
+        vectors, num=random_probes,
+        generator=torch.Generator(device=vectors.device).manual_seed(epoch),
     )
     out = {
         "epoch": epoch, "ratio": proj.ratio, "share": proj.share,
@@ -131,6 +166,9 @@ def projection_over_epochs(
             f"epochs {missing or '(none)'} are not checkpointed in every run "
             f"({', '.join(str(r) for r in runs)}); common epochs: {available}"
         )
+    check_same_experiment(sgd_run, grda_run, same_seed=True)
+    if baseline_run is not None:
+        check_same_experiment(sgd_run, Path(baseline_run), same_seed=False)
     device = torch.device(device) if device is not None else data.device
     rows: list[dict[str, Any]] = []
     for epoch in epochs:
