@@ -13,8 +13,9 @@ __all__ = ["DTYPES", "TrainConfig", "run_name"]
 
 DTYPES = ("float32", "float64")
 
-# Fields that may change when a run is resumed without changing its result.
-RESUME_FREE = ("device",)
+# Fields that may change when a run is resumed without changing its result (evaluation
+# batches only regroup the sums of the full-split metrics).
+RESUME_FREE = ("device", "eval_batch_size")
 
 
 @dataclass

@@ -78,8 +78,6 @@ def _deterministic(enabled: bool, device: torch.device) -> Iterator[None]:
     if not enabled:
         yield
         return
-    if device.type == "cuda":
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     previous = (torch.are_deterministic_algorithms_enabled(),
                 torch.is_deterministic_algorithms_warn_only_enabled(),
                 torch.backends.cudnn.benchmark)
@@ -91,6 +89,14 @@ def _deterministic(enabled: bool, device: torch.device) -> Iterator[None]:
     finally:
         torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
         torch.backends.cudnn.benchmark = previous[2]
+
+
+def _diverged(name: str, loss: torch.Tensor, epoch: int, step: int, lr: float) -> None:
+    raise TrainingDiverged(
+        f"{name}: the training loss became non-finite ({loss.item()}) at epoch {epoch + 1} "
+        f"(by step {step + 1}, lr {lr:g}); checkpoints up to epoch {epoch} are kept. Lower the "
+        "learning rate (--lr), add warm-up via a schedule, or check the data"
+    )
 
 
 def _resolved_config(cfg: TrainConfig, dataset: Any, model: nn.Module,
@@ -173,6 +179,9 @@ def train(
     run = RunDir(out_dir)
     context()  # under torchrun: join the process group first (NCCL binds this rank's GPU)
     device = resolve_device(cfg.device)
+    if cfg.deterministic and device.type == "cuda":
+        # cuBLAS reads this when its first handle is created: before any CUDA matmul.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     dtype = getattr(torch, cfg.dtype)
     options = dict(cfg.dataset_args)
     if cfg.data_root is not None:
@@ -257,6 +266,9 @@ def train(
         tqdm.write(f"{name}: epochs {start + 1}..{cfg.epochs} -> {run.path}", file=sys.stderr)
 
     devices = [device] if device.type == "cuda" else []
+    # The NaN guard reads the loss on the host: every step on the CPU (free), every
+    # `sync_every` steps on an accelerator (each read is a device synchronisation).
+    sync_every = 1 if device.type == "cpu" else 32
     with _deterministic(cfg.deterministic, device), torch.random.fork_rng(devices=devices):
         for epoch in range(start, cfg.epochs):
             lr = schedule(epoch)
@@ -266,6 +278,7 @@ def train(
             model.train()
             t0 = time.perf_counter()
             loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+            finite = torch.ones((), dtype=torch.bool, device=device)
             seen = 0
             bar = tqdm(par.batches(loader.epoch(epoch)), total=len(loader), leave=False,
                        file=sys.stderr, desc=f"{name} {epoch + 1}/{cfg.epochs}",
@@ -273,13 +286,9 @@ def train(
             for x, y in bar:
                 optimizer.zero_grad(set_to_none=True)
                 loss, objective, size = par.loss(x, y)
-                if not torch.isfinite(loss):
-                    raise TrainingDiverged(
-                        f"{name}: the training loss became {loss.item()} at epoch {epoch + 1} "
-                        f"(step {step + 1}, lr {lr:g}); checkpoints up to epoch {epoch} are "
-                        "kept. Lower the learning rate (--lr), add warm-up via a schedule, or "
-                        "check the data"
-                    )
+                finite &= torch.isfinite(loss)
+                if (step + 1) % sync_every == 0 and not bool(finite):
+                    _diverged(name, loss, epoch, step, lr)
                 objective.backward()
                 optimizer.step()
                 step += 1
@@ -289,6 +298,8 @@ def train(
                     on_step(epoch, step)
                 loss_sum += loss.detach().double() * size
                 seen += size
+            if not bool(finite):
+                _diverged(name, loss, epoch, step, lr)
             if sparsifier is not None:
                 sparsifier.on_epoch_end(epoch)
             wall = time.perf_counter() - t0
