@@ -55,7 +55,8 @@ class HessianOperator(CurvatureOperator):
         loss_fn: ``(logits, targets) -> mean loss over the batch`` (cross-entropy).
         method: ``"cached"``, ``"reverse"`` or ``"forward"`` (see the module docstring).
         block: ``"vmap"`` (one pass for a block), ``"loop"`` (column by column) or ``"auto"``
-            (``vmap`` on CUDA, ``loop`` on CPU, where it measured faster).
+            (``vmap`` on CUDA, ``loop`` on CPU, where it was faster for a conv net;
+            ``vmap`` won for an MLP, see benchmarks/README.md).
         train_mode: keep the model's modes instead of switching to eval mode (the
             determinism probe then catches dropout).
         check_deterministic: evaluate the gradient twice at construction and raise if they
