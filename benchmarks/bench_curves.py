@@ -3,16 +3,24 @@
 Baselines are measured in the same process:
 
 * a curve-fitting epoch (one t per minibatch, phi(t) as a parameter dict, functional_call)
-  against a plain training epoch (SGD with momentum) of the same model on the same batches;
+  against a plain training epoch (SGD with momentum) of the same model on the same batches,
+  and against the previous implementation of the same epoch (phi(t) built as one flat vector
+  and split into views, so backward gathers the per-tensor gradients into the flat control
+  point and scales it: two extra passes over the P parameters per step, one more to build);
 * a plane grid point (``evaluate_grid_point``: BN recalibration + train/test evaluation)
   against the sum of its parts measured alone (one BN pass + one evaluation pass).
 
-Run: ``.venv/bin/python benchmarks/bench_curves.py [--device cuda] [--repeats 3]``.
+Epochs are timed step by step, the variants of each step back to back, ``--repeats`` times; an
+epoch is the sum of the best (and, for a shared machine, of the median) time of each step.
+
+Run: ``OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_curves.py [--device cuda]
+[--repeats 5] [--clock cpu]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -21,6 +29,7 @@ import torch.nn.functional as F
 from landscape.curves import (
     Curve,
     curve_epoch,
+    curve_forward,
     evaluate_grid_point,
     evaluate_loss_error,
     plane_basis,
@@ -36,22 +45,50 @@ MODELS = {
 }
 
 
+_clock = time.perf_counter  # --clock cpu: time.process_time (immune to waiting for a core)
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
 
 
-def _best(fns, device, repeats: int) -> list[float]:
-    """Best-of-``repeats`` time of each function, measured interleaved (robust to drift)."""
+def _times(fns, device, repeats: int) -> list[list[float]]:
+    """``repeats`` times of each function, measured interleaved (robust to drift)."""
     times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
         for fn, out in zip(fns, times):
             _sync(device)
-            t0 = time.perf_counter()
+            t0 = _clock()
             fn()
             _sync(device)
-            out.append(time.perf_counter() - t0)
-    return [min(t) for t in times]
+            out.append(_clock() - t0)
+    return times
+
+
+def _best(fns, device, repeats: int) -> list[float]:
+    """Best-of-``repeats`` time of each function, measured interleaved."""
+    return [min(t) for t in _times(fns, device, repeats)]
+
+
+def previous_curve_epoch(curve: Curve, model, batches, optimizer, ts) -> None:
+    """The fitting epoch as it was before per-tensor points (the reference for the speed-up).
+
+    ``phi(t)`` is one flat allocation plus fused in-place adds, split into views; backward
+    gathers the per-tensor gradients into the flat middle point and scales it by ``b_1(t)``;
+    the loss and error are read back every step.
+    """
+    for k, (x, y) in enumerate(batches):
+        vec = None
+        for wj, theta in zip(curve.coefficients(ts[k]), curve.control_points()):
+            if wj != 0.0:
+                vec = theta * wj if vec is None else vec.add_(theta, alpha=wj)
+        out = curve_forward(model, curve.split(vec), x)
+        loss = F.cross_entropy(out, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        float(loss.detach()), int((out.detach().argmax(1) != y).sum())
 
 
 def bench_model(label: str, name: str, kw: dict, ds, device, repeats: int) -> None:
@@ -64,22 +101,40 @@ def bench_model(label: str, name: str, kw: dict, ds, device, repeats: int) -> No
     model = create_model(name, seed=3, **common).to(device).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
-    def train_epoch():
-        for x, y in batches:
-            opt.zero_grad(set_to_none=True)
-            F.cross_entropy(model(x), y).backward()
-            opt.step()
+    def train_step(k: int) -> None:
+        x, y = batches[k]
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
 
     curve = Curve(dict(a.named_parameters()), dict(b.named_parameters()), degree=2).to(device)
     copt = torch.optim.SGD(curve.middle.parameters(), lr=0.01, momentum=0.9)
     net = create_model(name, **common).to(device).train()
     ts = torch.rand(len(batches), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
 
-    def fit_epoch():
-        curve_epoch(curve, net, batches, copt, ts)
+    def fit_step(k: int) -> None:
+        curve_epoch(curve, net, batches[k:k + 1], copt, ts[k:k + 1])
 
-    train_epoch(), fit_epoch()  # warm-up
-    t_train, t_fit = _best([train_epoch, fit_epoch], device, repeats)
+    def previous_step(k: int) -> None:
+        previous_curve_epoch(curve, net, batches[k:k + 1], copt, ts[k:k + 1])
+
+    steps = [train_step, fit_step, previous_step]
+    for k in range(len(batches)):  # warm-up
+        for fn in steps:
+            fn(k)
+    # per-step interleaving: the three variants of step k run back to back, so a burst of load
+    # from other jobs hits all of them; an epoch is the sum of the per-step best (or median)
+    per: list[list[list[float]]] = [[[] for _ in batches] for _ in steps]
+    for _ in range(repeats):
+        for k in range(len(batches)):
+            for fn, out in zip(steps, per):
+                _sync(device)
+                t0 = _clock()
+                fn(k)
+                _sync(device)
+                out[k].append(_clock() - t0)
+    t_train, t_fit, t_prev = (sum(min(tk) for tk in v) for v in per)
+    m_train, m_fit, m_prev = (sum(statistics.median(tk) for tk in v) for v in per)
 
     train = EvalSet(ds, "train", batch_size=1000, device=device)
     test = EvalSet(ds, "test", batch_size=1000, device=device)
@@ -105,7 +160,10 @@ def bench_model(label: str, name: str, kw: dict, ds, device, repeats: int) -> No
     t_point, t_bn, t_eval = _best([grid_point, bn_pass, eval_pass], device, repeats)
     print(f"{label}: {curve.num_parameters:,} parameters, {len(batches)} minibatches of 128")
     print(f"  training epoch {t_train:.3f} s | curve-fitting epoch {t_fit:.3f} s | "
-          f"ratio {t_fit / t_train:.2f} (target <= 1.3)")
+          f"ratio {t_fit / t_train:.2f} (medians: {m_fit / m_train:.2f}; target <= 1.3)")
+    print(f"  previous (flat phi) curve-fitting epoch {t_prev:.3f} s | ratio "
+          f"{t_prev / t_train:.2f} (medians: {m_prev / m_train:.2f}) | speed-up "
+          f"{t_prev / t_fit:.2f}x")
     print(f"  grid point {t_point:.3f} s | BN pass {t_bn:.3f} s + eval pass {t_eval:.3f} s = "
           f"{t_bn + t_eval:.3f} s | ratio {t_point / (t_bn + t_eval):.2f} (target ~1.0)")
 
@@ -115,11 +173,15 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", nargs="*", default=list(MODELS))
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall time, or CPU time of this process (for a shared machine)")
     args = parser.parse_args()
+    global _clock
+    _clock = time.perf_counter if args.clock == "wall" else time.process_time
     device = torch.device(args.device)
     ds = get_dataset("mnist5k")
     print(f"mnist5k ({len(ds.train)} train / {len(ds.test)} test), device {device}, "
-          f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+          f"torch {torch.__version__}, threads {torch.get_num_threads()}, {args.clock} clock")
     for label in args.models:
         name, kw = MODELS[label]
         bench_model(label, name, kw, ds, device, args.repeats)
