@@ -18,44 +18,20 @@ from landscape.checkpoint import checkpoint_digest, load_checkpoint
 from landscape.curvature.analysis import hessian_spectrum, hessian_topk
 from landscape.curvature.hessian import METHODS, HessianOperator
 from landscape.curvature.lanczos import WHICH
-from landscape.data import EvalSet, get_dataset
+from landscape.data import EvalSet, dataset_from_config
 from landscape.distributed import CollectiveStore, DistributedHessian, context
-from landscape.rundir import RunDir
+from landscape.rundir import resolve_checkpoint
 from landscape.store import add_store_flag, open_store
 
 __all__ = ["register"]
 
 
-def _checkpoint_path(path: str, epoch: int | None) -> Path:
-    p = Path(path)
-    if not p.is_dir():
-        if not p.exists():
-            raise FileNotFoundError(f"{p} does not exist: pass a checkpoint (or a run directory)")
-        return p
-    epochs = RunDir(p).epochs()
-    if not epochs:
-        raise FileNotFoundError(f"run {p} has no checkpoint yet (no epoch_NNNN.pt)")
-    e = epochs[-1] if epoch is None else int(epoch)
-    if e not in epochs:
-        raise FileNotFoundError(f"run {p} has no checkpoint of epoch {e}; it has {epochs}")
-    return RunDir(p).checkpoint_path(e)
-
-
 def _setup(args: argparse.Namespace) -> tuple[Path, Any, Any, EvalSet, dict[str, str]]:
     context()  # under torchrun: join the process group first (NCCL picks this rank's GPU)
-    path = _checkpoint_path(args.checkpoint, args.epoch)
+    path = resolve_checkpoint(args.checkpoint, args.epoch)
     ckpt = load_checkpoint(path)
-    name = args.dataset or ckpt.config.get("dataset")
-    if not name:
-        raise ValueError(
-            "the checkpoint does not record its dataset: pass --dataset NAME (and --data-root)"
-        )
-    options = dict(ckpt.config.get("dataset_args") or {}) if not args.dataset else {}
-    options.update(parse_kv(args.dataset_args))
-    root = args.data_root or (ckpt.config.get("data_root") if not args.dataset else None)
-    if root is not None:
-        options["root"] = root
-    dataset = get_dataset(name, **options)
+    dataset = dataset_from_config(ckpt.config, name=args.dataset,
+                                  options=parse_kv(args.dataset_args), root=args.data_root)
     device = resolve_device(args.device)
     dtype = getattr(torch, args.dtype)
     model = ckpt.build_model(device).to(dtype=dtype)

@@ -168,7 +168,6 @@ def lanczos(
     basis = torch.empty(n, m, device=dev, dtype=dt)  # the only P-sized storage: m vectors
     j = 0
     t = torch.zeros(0, 0, device=dev, dtype=dt)
-    z = torch.zeros(0, b, device=dev, dtype=dt)
     theta = est = torch.zeros(0, device=dev, dtype=dt)
     s = torch.zeros(0, 0, device=dev, dtype=dt)
     done = torch.zeros(k, dtype=torch.bool, device=dev)
@@ -180,7 +179,6 @@ def lanczos(
             basis[:, :keep] = basis[:, :j] @ s[:, :keep]
             j = keep
             t = torch.diag(theta[:keep])
-            z = s[:, :keep].T @ z
             restarts += 1
         q = basis[:, :j]
         r, _ = _orthogonalise(q, r)
