@@ -36,6 +36,7 @@ from landscape.checkpoint import (
     check_comparable,
     load_checkpoint,
     save_checkpoint,
+    state_digest,
 )
 from landscape.curves.bezier import CURVE_KINDS, Curve, curve_forward
 from landscape.data import Dataset, TrainLoader, get_dataset
@@ -164,13 +165,22 @@ def _endpoint(path: str | Path) -> tuple[Any, dict[str, Any]]:
                   "model": ckpt.model_name, "epoch": ckpt.epoch}
 
 
+def _matches(info: dict[str, Any], ckpt: Any) -> bool:
+    """Whether ``ckpt`` is the recorded endpoint ``info``.
+
+    By its digest, or by the state-only digest that curve runs recorded before checkpoint
+    digests covered the architecture (so older curve runs still load and resume).
+    """
+    return info.get("digest") in (ckpt.digest(), state_digest(ckpt.state_dict))
+
+
 def _build(config: dict[str, Any], device: torch.device | str) -> tuple[Curve, nn.Module]:
     """Endpoints from their checkpoints (digests checked), model of the same architecture."""
     ends = []
     for role in ("start", "end"):
         info = config["endpoints"][role]
         ckpt, now = _endpoint(info["path"])
-        if now["digest"] != info["digest"]:
+        if not _matches(info, ckpt):
             raise CheckpointError(
                 f"endpoint {role} {info['path']} has changed since the curve was fitted (digest "
                 f"{now['digest'][:12]}, recorded {info['digest'][:12]}): restore the original "
@@ -290,6 +300,10 @@ def fit_curve(
         )
     if done:
         old = run.read_config()
+        for role, ckpt in (("start", ckpt_a), ("end", ckpt_b)):  # a run of an older digest
+            recorded = (old.get("endpoints") or {}).get(role) or {}
+            if _matches(recorded, ckpt):
+                full["endpoints"][role]["digest"] = recorded["digest"]
         keys = ["endpoints", "model", "dataset", *asdict(cfg)]
         diff = [k for k in keys if k != "library_version" and old.get(k) != full.get(k)]
         if diff:

@@ -7,7 +7,12 @@ import json
 import pytest
 import torch
 
-from landscape.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from landscape.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+    state_digest,
+)
 from landscape.curves import CurveFitConfig, evaluate_along, fit_curve, load_curve
 from landscape.data import EvalSet, get_dataset
 from landscape.models import create_model
@@ -54,6 +59,26 @@ def test_resume_is_bit_identical(tmp_path, bn_endpoints, tiny_data):
     other = CurveFitConfig(epochs=3, lr=0.5, batch_size=16, seed=4)
     with pytest.raises(ValueError, match=r"its fit differs in \['lr'\]"):
         fit_curve(*bn_endpoints, tmp_path / "b", dataset=tiny_data, config=other, resume=True)
+
+
+def test_runs_recorded_with_the_older_state_only_digest_still_load_and_resume(
+        tmp_path, bn_endpoints, tiny_data):
+    cfg = CurveFitConfig(epochs=2, lr=0.05, batch_size=16, seed=4)
+    straight = fit_curve(*bn_endpoints, tmp_path / "c", dataset=tiny_data, config=cfg)
+    run = RunDir(tmp_path / "c")
+    config = json.loads(run.config_path.read_text())
+    for role, path in zip(("start", "end"), bn_endpoints):  # as curve runs used to record it
+        config["endpoints"][role]["digest"] = state_digest(load_checkpoint(path).state_dict)
+    run.config_path.write_text(json.dumps(config))
+    assert torch.equal(load_curve(tmp_path / "c").curve.middle[0], straight.curve.middle[0])
+    run.checkpoint_path(2).unlink()
+    resumed = fit_curve(*bn_endpoints, tmp_path / "c", dataset=tiny_data, config=cfg,
+                        resume=True)
+    assert torch.equal(resumed.curve.middle[0], straight.curve.middle[0])
+    config["endpoints"]["start"]["digest"] = "0" * 64  # neither digest: a changed endpoint
+    run.config_path.write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="has changed since the curve was fitted"):
+        load_curve(tmp_path / "c")
 
 
 def test_changed_endpoint_and_bad_settings_are_refused(tmp_path, bn_endpoints, tiny_data):
