@@ -13,7 +13,8 @@ keeps a random ``density`` fraction of its weights. At the end of every epoch ``
 3. (c) regrowth: the ``R`` weights removed in total are handed out in proportion to the
    contributions (largest remainders; a layer given more than it has room for passes the
    excess equally to the others, the paper's other edge case), and each layer activates its
-   inactive weights of largest ``|M|``.
+   inactive weights of largest ``|M|``, the ones pruned in (b) included. Every regrown weight
+   starts at exactly zero: (b) zeroes the pruned weights first, as Algorithm 1 does.
 
 So the number of active weights, the density, is the same after every redistribution. The
 paper uses ``floor(p_i * total_nonzero * contribution_i)``, which lets the density drift down
@@ -24,9 +25,10 @@ The momentum ``M`` is the optimizer's own (``momentum_buffer`` of SGD/RMSprop wi
 smoothed gradient kept here, ``M <- beta * M + (1 - beta) * g`` (seed 002 Sec. 3.2). The
 momentum of a missing weight is the growth signal (Sec. 3.2: it estimates "how quickly the
 error would change if these weights would be included"), so it keeps accumulating while the
-weight is masked; a weight's momentum is zeroed when it is pruned. Masks are applied after
-every optimizer step, so masked weights are exactly zero. Biases and normalisation parameters
-stay dense; ``dense_first_last`` keeps the first and last weight tensors dense too.
+weight is masked; a weight's momentum is zeroed when it is pruned and not regrown (a regrown
+weight keeps the momentum that chose it). Masks are applied after every optimizer step, so
+masked weights are exactly zero. Biases and normalisation parameters stay dense;
+``dense_first_last`` keeps the first and last weight tensors dense too.
 """
 
 from __future__ import annotations
@@ -230,6 +232,9 @@ class SparseMomentum:
             k = round(p_i * active)
             removed.append(k)
             pruned[n] = prune_lowest(self.params[n].abs(), m, k)
+        # Algorithm 1 zeroes the pruned weights before regrowth (W_i[|W_i| < t] = 0), so a
+        # weight pruned and regrown in the same round restarts at zero like every regrown one.
+        apply_masks(self.params, pruned)
         capacity = [m.numel() - int(pruned[n].sum()) for n, m in self.masks.items()]
         regrow = allocate_regrowth(sum(removed), contrib, capacity)
         old = self.masks

@@ -167,3 +167,32 @@ def test_errors():
     sp.bind(model, torch.optim.SGD(model.parameters(), lr=0.1), 1, 1)
     with pytest.raises(ValueError, match="state is 'magnitude', this run prunes with 'sparse"):
         sp.load_state_dict({"kind": "magnitude"})
+
+
+def test_weight_pruned_and_regrown_in_one_round_restarts_at_zero():
+    # Algorithm 1 zeroes the pruned weights, then regrows among the zero ones: a weight pruned
+    # for its small |w| but chosen again for its large |M| is active and exactly zero after.
+    net, opt = _two_layers()
+    sp = SparseMomentum(density=0.2, momentum="optimizer", prune_rate=0.5)
+    sp.bind(net, opt, 1, 2)
+    g = torch.Generator().manual_seed(1)
+    back = {}
+    for n, p in sp.params.items():
+        with torch.no_grad():
+            p.copy_((torch.rand(p.shape, generator=g, dtype=p.dtype) + 1.0) * sp.masks[n])
+        idx = sp.masks[n].flatten().nonzero().squeeze(1)
+        back[n] = int(idx[3])
+        with torch.no_grad():
+            p.view(-1)[back[n]] = 0.01                      # the smallest active |w|: pruned
+        m = torch.rand(p.shape, generator=g, dtype=p.dtype)
+        m.view(-1)[back[n]] = 5.0                           # the largest |M|: regrown first
+        opt.state[p]["momentum_buffer"] = m
+    sp.on_epoch_end(0)
+    assert sp.history[0]["removed"] == [5, 5] and sp.history[0]["regrown"] == [5, 5]
+    for n, p in sp.params.items():
+        assert bool(sp.masks[n].view(-1)[back[n]])
+        assert p.view(-1)[back[n]].item() == 0.0
+        assert opt.state[p]["momentum_buffer"].view(-1)[back[n]].item() == 5.0
+        # every other active weight kept its value (>= 1), every regrown one is zero
+        active = p[sp.masks[n]]
+        assert int((active == 0).sum()) == 5 and bool((active[active != 0] >= 1).all())
