@@ -113,3 +113,29 @@ def test_distributed_hessian_in_one_process_is_the_hessian():
     v = torch.randn(op.dim, 2, dtype=torch.float64)
     assert torch.equal(op @ v, ref @ v) and op.weight == 1.0 and op.num_samples == 7
     assert op.loss_value == ref.loss_value
+
+
+def test_single_process_curve_hooks_are_the_plain_computations(tmp_path, fresh_context):
+    from dist_helpers import FIT, curve_dataset, eval_sets, make_endpoints
+
+    from landscape.curves import evaluate_along, fit_curve, plane_cached
+    from landscape.distributed import map_round_robin, plane_distributed
+    from landscape.store import Store
+
+    start, end = make_endpoints(tmp_path)
+    loaded = fit_curve(start, end, tmp_path / "curve", dataset=curve_dataset(), config=FIT)
+    train_set, test_set = eval_sets(loaded.dataset())
+    plain = evaluate_along(loaded.curve, loaded.model, train_set, test_set, points=3)
+    hooked = evaluate_along(loaded.curve, loaded.model, train_set, test_set, points=3,
+                            map_jobs=map_round_robin)
+    for part in ("curve", "line"):
+        assert hooked[part]["barrier"] == plain[part]["barrier"]
+        assert torch.equal(torch.as_tensor(hooked[part]["test_loss"]),
+                           torch.as_tensor(plain[part]["test_loss"]))
+    ref = plane_cached(Store(tmp_path / "a"), loaded, train_set, test_set, grid=2)
+    part = plane_distributed(Store(tmp_path / "b"), loaded, train_set, test_set, grid=2,
+                             indices=[(0, 1)])  # one process: indices are honoured
+    assert part["computed"] == 1 and not part["complete"]
+    out = plane_distributed(Store(tmp_path / "b"), loaded, train_set, test_set, grid=2)
+    assert out["complete"] and out["computed"] == 3 and out["key"] == ref["key"]
+    assert torch.equal(torch.as_tensor(out["train_loss"]), torch.as_tensor(ref["train_loss"]))
