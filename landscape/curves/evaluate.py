@@ -171,7 +171,11 @@ def evaluate_along(
         raise ValueError(f"points must be an integer >= 2 (61 by default), got {points!r}")
     ts = np.linspace(0.0, 1.0, int(points))
     paths = {"curve": curve, **({"line": curve.line()} if line else {})}
-    jobs = [(part, i) for part in paths for i in range(len(ts))]
+    # The line shares the curve's endpoints (t = 0 and 1 are the same weights): evaluate
+    # them once, for the curve, and reuse the rows.
+    last = len(ts) - 1
+    jobs = [(part, i) for part in paths for i in range(len(ts))
+            if part == "curve" or 0 < i < last]
     with tqdm(total=len(jobs), desc="curve eval", disable=not progress, leave=False) as bar:
 
         def run(job: tuple[str, int]) -> dict[str, float]:
@@ -182,6 +186,8 @@ def evaluate_along(
             return values
 
         rows = dict(zip(jobs, (map_jobs or _serial)(run, jobs)))
+    for i in (0, last):
+        rows.setdefault(("line", i), rows[("curve", i)])
     out: dict[str, Any] = {"t": ts}
     for part, path in paths.items():
         out[part] = _summary([rows[(part, i)] for i in range(len(ts))], path, ts)

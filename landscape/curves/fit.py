@@ -36,12 +36,11 @@ from landscape.checkpoint import (
     check_comparable,
     load_checkpoint,
     save_checkpoint,
-    state_digest,
 )
 from landscape.curves.bezier import CURVE_KINDS, Curve, curve_forward
 from landscape.data import Dataset, TrainLoader, get_dataset
 from landscape.rundir import RunDir, resolve_checkpoint
-from landscape.seeding import generator
+from landscape.seeding import derive_seed, generator
 
 __all__ = ["CurveFitConfig", "LoadedCurve", "curve_epoch", "fit_curve", "load_curve"]
 
@@ -166,12 +165,8 @@ def _endpoint(path: str | Path) -> tuple[Any, dict[str, Any]]:
 
 
 def _matches(info: dict[str, Any], ckpt: Any) -> bool:
-    """Whether ``ckpt`` is the recorded endpoint ``info``.
-
-    By its digest, or by the state-only digest that curve runs recorded before checkpoint
-    digests covered the architecture (so older curve runs still load and resume).
-    """
-    return info.get("digest") in (ckpt.digest(), state_digest(ckpt.state_dict))
+    """Whether ``ckpt`` is the recorded endpoint ``info`` (by content digest)."""
+    return info.get("digest") == ckpt.digest()
 
 
 def _build(config: dict[str, Any], device: torch.device | str) -> tuple[Curve, nn.Module]:
@@ -300,10 +295,6 @@ def fit_curve(
         )
     if done:
         old = run.read_config()
-        for role, ckpt in (("start", ckpt_a), ("end", ckpt_b)):  # a run of an older digest
-            recorded = (old.get("endpoints") or {}).get(role) or {}
-            if _matches(recorded, ckpt):
-                full["endpoints"][role]["digest"] = recorded["digest"]
         keys = ["endpoints", "model", "dataset", *asdict(cfg)]
         diff = [k for k in keys if k != "library_version" and old.get(k) != full.get(k)]
         if diff:
@@ -337,11 +328,16 @@ def fit_curve(
     loader = TrainLoader(dataset, batch_size=cfg.batch_size, seed=cfg.seed, augment=cfg.augment,
                          device=device, dtype=dtype)
     total = (cfg.epochs - first) * len(loader)
-    with tqdm(total=total, desc="curve fit", disable=not progress, leave=False) as bar:
+    rng_devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
+    with tqdm(total=total, desc="curve fit", disable=not progress, leave=False) as bar, \
+            torch.random.fork_rng(devices=rng_devices):
         for epoch in range(first, cfg.epochs):
             lr = schedule(epoch)
             for group in optimizer.param_groups:
                 group["lr"] = lr
+            # dropout draws from the global RNG: seed it per epoch, as the trainer does, so a
+            # fit (and a resumed fit) is determined by its config (the caller's RNG is restored)
+            torch.manual_seed(derive_seed(cfg.seed, "curve_dropout", epoch))
             ts = torch.rand(len(loader), generator=generator(cfg.seed, "curve_t", epoch),
                             dtype=torch.float64)
             began = time.perf_counter()

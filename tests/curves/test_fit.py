@@ -11,7 +11,6 @@ from landscape.checkpoint import (
     CheckpointError,
     load_checkpoint,
     save_checkpoint,
-    state_digest,
 )
 from landscape.curves import CurveFitConfig, evaluate_along, fit_curve, load_curve
 from landscape.data import EvalSet, get_dataset
@@ -61,26 +60,6 @@ def test_resume_is_bit_identical(tmp_path, bn_endpoints, tiny_data):
         fit_curve(*bn_endpoints, tmp_path / "b", dataset=tiny_data, config=other, resume=True)
 
 
-def test_runs_recorded_with_the_older_state_only_digest_still_load_and_resume(
-        tmp_path, bn_endpoints, tiny_data):
-    cfg = CurveFitConfig(epochs=2, lr=0.05, batch_size=16, seed=4)
-    straight = fit_curve(*bn_endpoints, tmp_path / "c", dataset=tiny_data, config=cfg)
-    run = RunDir(tmp_path / "c")
-    config = json.loads(run.config_path.read_text())
-    for role, path in zip(("start", "end"), bn_endpoints):  # as curve runs used to record it
-        config["endpoints"][role]["digest"] = state_digest(load_checkpoint(path).state_dict)
-    run.config_path.write_text(json.dumps(config))
-    assert torch.equal(load_curve(tmp_path / "c").curve.middle[0], straight.curve.middle[0])
-    run.checkpoint_path(2).unlink()
-    resumed = fit_curve(*bn_endpoints, tmp_path / "c", dataset=tiny_data, config=cfg,
-                        resume=True)
-    assert torch.equal(resumed.curve.middle[0], straight.curve.middle[0])
-    config["endpoints"]["start"]["digest"] = "0" * 64  # neither digest: a changed endpoint
-    run.config_path.write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match="has changed since the curve was fitted"):
-        load_curve(tmp_path / "c")
-
-
 def test_changed_endpoint_and_bad_settings_are_refused(tmp_path, bn_endpoints, tiny_data):
     fit_curve(*bn_endpoints, tmp_path / "c", dataset=tiny_data,
               config=CurveFitConfig(epochs=1, batch_size=32))
@@ -123,3 +102,24 @@ def test_fitted_curve_removes_the_barrier_between_two_sgd_minima(tmp_path):
     print(f"barrier: line {line:.4f}, curve {curve:.4f}")
     assert line > 0.2
     assert curve < 0.25 * line
+
+
+def test_fits_of_a_model_with_dropout_are_determined_by_their_config(tmp_path):
+    """Dropout draws from the global RNG: each epoch is seeded from the fit's seed."""
+    data = get_dataset("synthetic", input_shape=(3, 8, 8), num_classes=3, num_train=48)
+    kw = {"depth": 10, "width": 1, "dropout": 0.3, "input_shape": (3, 8, 8), "num_classes": 3}
+    ends = []
+    for seed in (0, 1):
+        model = create_model("wrn", seed=seed, **kw)
+        ends.append(save_checkpoint(tmp_path / f"e{seed}.pt", model, model_name="wrn",
+                                    model_kwargs=kw, epoch=0))
+    cfg = CurveFitConfig(epochs=2, batch_size=16, lr=0.05, seed=3)
+    torch.manual_seed(123)
+    a = fit_curve(*ends, tmp_path / "a", dataset=data, config=cfg)
+    torch.manual_seed(456)  # whatever the caller did before must not matter
+    b = fit_curve(*ends, tmp_path / "b", dataset=data, config=cfg)
+    assert torch.equal(a.curve.middle[0], b.curve.middle[0])
+    RunDir(tmp_path / "b").checkpoint_path(2).unlink()
+    torch.manual_seed(789)
+    resumed = fit_curve(*ends, tmp_path / "b", dataset=data, config=cfg, resume=True)
+    assert torch.equal(a.curve.middle[0], resumed.curve.middle[0])
