@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -9,8 +11,11 @@ torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skip tests marked ``gpu`` when CUDA is absent."""
-    if torch.cuda.is_available():
+    """Skip tests marked ``gpu`` when CUDA is absent.
+
+    ``LANDSCAPE_GPU_TEST_DEVICE=cpu`` runs them on the CPU instead (to check the tests).
+    """
+    if torch.cuda.is_available() or os.environ.get("LANDSCAPE_GPU_TEST_DEVICE"):
         return
     skip = pytest.mark.skip(reason="needs CUDA; no GPU present")
     for item in items:
