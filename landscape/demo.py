@@ -56,8 +56,8 @@ class DemoPreset:
     baseline_seed: int = 1
     top_k: int = 10
     curve_epochs: int = 8
-    points: int = 31
-    grid: int = 11
+    points: int = 61
+    grid: int = 21
     margin: float = 0.2
     slq_probes: int = 4
     slq_steps: int = 40
