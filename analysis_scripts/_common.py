@@ -19,6 +19,26 @@ from landscape.rundir import RunDir, resolve_checkpoint
 from landscape.store import Store, open_store
 
 
+def check_runs(p: argparse.ArgumentParser, paths: list[str]) -> None:
+    """Exit with a clear message (status 2) unless every path is a run with metrics."""
+    for path in paths:
+        try:
+            RunDir(path).read_config()
+        except FileNotFoundError as exc:
+            p.error(str(exc))
+        if not RunDir(path).read_metrics():
+            p.error(f"run {path} has no metrics yet: train it first")
+
+
+def check_checkpoints(p: argparse.ArgumentParser, paths: list[str]) -> None:
+    """Exit with a clear message unless every path is a checkpoint or a run with one."""
+    for path in paths:
+        try:
+            resolve_checkpoint(path)
+        except (FileNotFoundError, ValueError) as exc:
+            p.error(str(exc))
+
+
 def parser(description: str) -> argparse.ArgumentParser:
     """An argument parser with the options every script shares."""
     p = argparse.ArgumentParser(description=description)

@@ -5,7 +5,7 @@
 
 from pathlib import Path
 
-from _common import context, label, model_at, parser
+from _common import check_checkpoints, context, label, model_at, parser
 
 from landscape.curvature.analysis import hessian_spectrum, hessian_topk
 from landscape.curvature.figures import plot_density, plot_topk
@@ -18,6 +18,7 @@ if __name__ == "__main__":
     p.add_argument("--probes", type=int, default=8)
     p.add_argument("--steps", type=int, default=80)
     args = p.parse_args()
+    check_checkpoints(p, [args.run])
     ctx = context(args, args.run)
     model, inputs = model_at(args.run, ctx.device)
     top = hessian_topk(ctx.store, model, ctx.train, inputs=inputs, k=args.top_k, progress=True)

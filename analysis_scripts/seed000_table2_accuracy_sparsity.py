@@ -5,13 +5,14 @@
 
 import json
 
-from _common import label, metrics, parser
+from _common import check_runs, label, metrics, parser
 
 if __name__ == "__main__":
     p = parser(__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", metavar="RUN")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
+    check_runs(p, args.runs)
     rows = []
     for run in args.runs:
         last = metrics(run)[-1]

@@ -8,7 +8,7 @@ histograms, class-specialisation histograms and unit weight-norm histograms, for
 
 from pathlib import Path
 
-from _common import context, label, model_at, parser
+from _common import check_checkpoints, context, label, model_at, parser
 
 from landscape.plotting import (
     plot_sparsity_table,
@@ -24,6 +24,7 @@ if __name__ == "__main__":
     p = parser(__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", metavar="RUN_OR_CHECKPOINT")
     args = p.parse_args()
+    check_checkpoints(p, args.runs)
     stats = {}
     for run in args.runs:
         ctx = context(args, run)

@@ -5,7 +5,7 @@
 
 from pathlib import Path
 
-from _common import label, metrics, parser
+from _common import check_runs, label, metrics, parser
 
 from landscape.plotting import plot_training, save_figure
 
@@ -13,5 +13,6 @@ if __name__ == "__main__":
     p = parser(__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", metavar="RUN")
     args = p.parse_args()
+    check_runs(p, args.runs)
     fig = plot_training({label(r): metrics(r) for r in args.runs})
     print(save_figure(fig, Path(args.out) / "seed004_fig3_accuracy_sparsity.png"))

@@ -1,12 +1,13 @@
 """seed 004 Fig. 6: share of w_gRDA - w_SGD in the top-k Hessian eigenspace, per epoch.
 
     python analysis_scripts/seed004_fig6_projection.py SGD_RUN GRDA_RUN [GRDA_RUN ...] \
-        --top-k 10 [--baseline-run SGD_OTHER_SEED] [--subset N] --out figures/
+        --top-k 10 [--epochs 1 5 10 50 200] [--baseline-run SGD_OTHER_SEED] [--subset N] \
+        --out figures/
 """
 
 from pathlib import Path
 
-from _common import context, label, parser
+from _common import check_runs, context, label, parser
 
 from landscape.data import EvalSet
 from landscape.plotting import plot_projection, save_figure
@@ -19,13 +20,17 @@ if __name__ == "__main__":
     p.add_argument("--top-k", type=int, default=10)
     p.add_argument("--baseline-run")
     p.add_argument("--subset", type=int, help="training samples in the Hessian")
+    p.add_argument("--epochs", type=int, nargs="+",
+                   help="epochs to analyse (default: every shared epoch; one top-k each)")
     args = p.parse_args()
+    check_runs(p, [args.sgd_run, *args.grda_runs])
     ctx = context(args, args.sgd_run)
     data = EvalSet(ctx.dataset, "train", batch_size=args.batch_size, device=ctx.device,
                    subset=args.subset)
     results = {
         label(run): projection_over_epochs(ctx.store, args.sgd_run, run, data, top_k=args.top_k,
-                                           baseline_run=args.baseline_run, progress=True)
+                                           epochs=args.epochs, baseline_run=args.baseline_run,
+                                           progress=True)
         for run in args.grda_runs
     }
     for name, r in results.items():

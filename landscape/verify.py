@@ -68,16 +68,30 @@ def default_curve_dir(sgd_run: str | Path, grda_run: str | Path) -> Path:
     return sgd_run.parent / "curves" / f"{sgd_run.name}__{grda_run.name}"
 
 
-def _final(run: Path) -> tuple[Path, dict[str, Any]]:
+def _final(run: Path, *, allow_unfinished: bool) -> tuple[int, Path, dict[str, Any]]:
+    """``(epoch, checkpoint, metrics)`` of a run's final epoch.
+
+    Raises:
+        ValueError: the run has no trained epoch, lacks the metrics of its last checkpoint,
+            or stopped before its configured epochs (a diverged or interrupted run) and
+            ``allow_unfinished`` is false.
+    """
     rd = RunDir(run)
-    rd.read_config()
+    config = rd.read_config()
     last = rd.last_epoch()
     if last is None or last == 0:
         raise ValueError(f"run {run} has no trained epoch yet: train it first")
+    planned = config.get("epochs")
+    if not allow_unfinished and isinstance(planned, int) and last != planned:
+        raise ValueError(
+            f"run {run} stopped at epoch {last} of {planned} (interrupted or diverged): finish "
+            "it with `landscape train ... --resume`, or pass --allow-unfinished to judge its "
+            "last checkpoint"
+        )
     metrics = {int(r["epoch"]): r for r in rd.read_metrics()}
     if last not in metrics:
         raise ValueError(f"run {run} has no metrics for its last epoch {last}")
-    return rd.checkpoint_path(last), metrics[last]
+    return last, rd.checkpoint_path(last), metrics[last]
 
 
 def _curve(
@@ -91,19 +105,31 @@ def _curve(
     Either way its endpoints must be these two checkpoints.
     """
     run = RunDir(curve_dir)
+    if given and not run.exists():
+        raise FileNotFoundError(
+            f"{curve_dir} is not a fitted curve (no config.json): fit one with `landscape curve "
+            "fit A B --out DIR`, or omit --curve to let verify fit it"
+        )
     complete = run.exists() and run.last_epoch() == run.read_config().get("epochs")
-    if given or complete:
-        loaded = load_curve(curve_dir, device=device)
-        ends = loaded.config["endpoints"]
+    if given and not complete:
+        raise ValueError(
+            f"the curve in {curve_dir} is unfinished (epoch {run.last_epoch()} of "
+            f"{run.read_config().get('epochs')}): finish it with `landscape curve fit ... "
+            "--resume`"
+        )
+    if complete:
+        ends = run.read_config()["endpoints"]
         if (ends["start"]["digest"], ends["end"]["digest"]) != (
             checkpoint_digest(sgd_ckpt), checkpoint_digest(grda_ckpt)
         ):
+            fix = ("pass a curve between them" if given else
+                   f"remove {curve_dir} and verify fits a new one")
             raise ValueError(
                 f"the curve in {curve_dir} joins {ends['start']['path']} and "
-                f"{ends['end']['path']}, not the final checkpoints {sgd_ckpt} and {grda_ckpt}: "
-                "fit one with `landscape curve fit` (or omit --curve to let verify fit it)"
+                f"{ends['end']['path']} as they were when it was fitted, not the final "
+                f"checkpoints {sgd_ckpt} and {grda_ckpt} as they are now: {fix}"
             )
-        return loaded
+        return load_curve(curve_dir, device=device)
     return fit_curve(sgd_ckpt, grda_ckpt, curve_dir, dataset=dataset, config=fit,
                      device=device, resume=run.exists(), progress=progress)
 
@@ -121,6 +147,7 @@ def verify(
     subset: int | None = None,
     projection_epochs: list[int] | None = None,
     thresholds: Thresholds | None = None,
+    allow_unfinished: bool = False,
     device: str | torch.device = "cpu",
     progress: bool = False,
 ) -> dict[str, Any]:
@@ -139,19 +166,40 @@ def verify(
         subset: use this many training samples for the Hessian (default: all).
         projection_epochs: epochs of the projection (default: all shared epochs but 0).
         thresholds: verdict thresholds.
+        allow_unfinished: judge runs that stopped before their configured epochs.
         device: where to compute.
         progress: progress bars on stderr.
 
     Returns:
-        The report: ``runs``, ``connectivity``, ``projection``, ``curvature``, ``verdict``.
+        The report: ``runs``, ``connectivity``, ``projection``, ``curvature``,
+        ``final_epoch``, ``verdict``.
+
+    Raises:
+        ValueError: runs of different experiments, unfinished runs, final epochs that
+            differ, or a curve that does not join the final checkpoints. All of these are
+            checked before anything is computed.
     """
+    # Everything that can be refused is refused before any computation.
     sgd_run, grda_run = Path(sgd_run), Path(grda_run)
     check_same_experiment(sgd_run, grda_run, same_seed=True)
+    if baseline_run is not None:
+        check_same_experiment(sgd_run, Path(baseline_run), same_seed=False)
     device = torch.device(device)
     thresholds = thresholds or Thresholds()
     fit = fit or CurveFitConfig()
-    sgd_ckpt, sgd_m = _final(sgd_run)
-    grda_ckpt, grda_m = _final(grda_run)
+    final, sgd_ckpt, sgd_m = _final(sgd_run, allow_unfinished=allow_unfinished)
+    finals = {"gRDA": _final(grda_run, allow_unfinished=allow_unfinished)[0]}
+    if baseline_run is not None:
+        finals["baseline"] = _final(Path(baseline_run), allow_unfinished=allow_unfinished)[0]
+    for role, epoch in finals.items():
+        if epoch != final:
+            raise ValueError(
+                f"the {role} run ends at epoch {epoch} and the SGD run at epoch {final}: "
+                "compare runs trained for the same number of epochs"
+            )
+    _, grda_ckpt, grda_m = _final(grda_run, allow_unfinished=allow_unfinished)
+    if projection_epochs is not None and final not in projection_epochs:
+        projection_epochs = [*projection_epochs, final]  # the verdict is taken at the end
     config = RunDir(sgd_run).read_config()
     dataset = dataset_from_config(config)
     batch = int(config.get("eval_batch_size", 1000))
@@ -169,12 +217,13 @@ def verify(
     proj = projection_over_epochs(store, sgd_run, grda_run, hess_data, top_k=top_k,
                                   epochs=projection_epochs, baseline_run=baseline_run,
                                   device=device, progress=progress)
-    eig = {}
+    eig, converged = {}, {}
     for role, ckpt in (("sgd", sgd_ckpt), ("grda", grda_ckpt)):
         model = load_checkpoint(ckpt).build_model(device)
         top = hessian_topk(store, model, hess_data, inputs={"checkpoint": checkpoint_digest(ckpt)},
                            k=top_k, progress=progress)
         eig[role] = [float(v) for v in top["eigenvalues"]]
+        converged[role] = int(sum(bool(c) for c in top["converged"]))
 
     def run_summary(path: Path, ckpt: Path, m: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -198,7 +247,9 @@ def verify(
         },
         "projection": proj,
         "curvature": {"top_k": top_k, "sgd_eigenvalues": eig["sgd"],
-                      "grda_eigenvalues": eig["grda"]},
+                      "grda_eigenvalues": eig["grda"], "sgd_converged": converged["sgd"],
+                      "grda_converged": converged["grda"]},
+        "final_epoch": final,
     }
     evidence["verdict"] = judge(evidence, thresholds)
     return evidence
@@ -214,13 +265,16 @@ def judge(evidence: dict[str, Any], thresholds: Thresholds) -> dict[str, Any]:
     """
     runs = evidence["runs"]
     drop = runs["sgd"]["test_acc"] - runs["grda"]["test_acc"]
-    share = evidence["projection"]["share"][-1]
+    proj = evidence["projection"]
+    final = evidence.get("final_epoch")
+    at = proj["epochs"].index(final) if final is not None else -1
+    share = proj["share"][at]
     t = thresholds
     criteria = [
         ("same_valley", evidence["connectivity"]["curve_barrier"], "<=", t.max_barrier,
          "train-loss barrier on the fitted Bezier curve"),
         ("flat_directions", share, "<=", t.max_share,
-         "share of w_gRDA - w_SGD in the top-k Hessian eigenspace (last epoch)"),
+         "share of w_gRDA - w_SGD in the top-k Hessian eigenspace (final epoch)"),
         ("sparse", runs["grda"]["sparsity"], ">=", t.min_sparsity,
          "fraction of exact zeros in gRDA's weights"),
         ("comparable_accuracy", drop, "<=", t.max_accuracy_drop,
@@ -245,7 +299,7 @@ def format_report(report: dict[str, Any]) -> str:
     """A terminal report of :func:`verify`'s result."""
     r, c, p, k = (report["runs"], report["connectivity"], report["projection"],
                   report["curvature"])
-    lines = ["Directional pruning report", "",
+    lines = [f"Directional pruning report (final epoch {report.get('final_epoch', '?')})", "",
              f"{'':<8}{'test acc':>10}{'train loss':>12}{'sparsity':>10}{'unit sparsity':>15}"]
     for role in ("sgd", "grda"):
         m = r[role]
@@ -266,7 +320,15 @@ def format_report(report: dict[str, Any]) -> str:
     lines += ["", f"top-{k['top_k']} eigenvalues at SGD:  "
               + fmt(f"{v:.3g}" for v in k["sgd_eigenvalues"]),
               f"top-{k['top_k']} eigenvalues at gRDA: "
-              + fmt(f"{v:.3g}" for v in k["grda_eigenvalues"]), "", "criteria:"]
+              + fmt(f"{v:.3g}" for v in k["grda_eigenvalues"])]
+    unconverged = [f"{role} ({k[role + '_converged']}/{k['top_k']})" for role in ("sgd", "grda")
+                   if k.get(role + "_converged", k["top_k"]) < k["top_k"]]
+    unconverged += [f"projection epoch {e} ({c}/{p['top_k']})"
+                    for e, c in zip(p["epochs"], p.get("converged", [])) if c < p["top_k"]]
+    if unconverged:
+        lines.append("warning: not every eigenpair reached the residual tolerance: "
+                     + ", ".join(unconverged))
+    lines += ["", "criteria:"]
     for row in report["verdict"]["criteria"]:
         mark = "pass" if row["passed"] else "FAIL"
         lines.append(f"  [{mark}] {row['name']:<20} {row['value']:.4g} {row['op']} "
@@ -286,6 +348,7 @@ def _run(args: argparse.Namespace) -> int:
     report = verify(store, args.sgd_run, args.grda_run, curve_dir=args.curve,
                     baseline_run=args.baseline_run, top_k=args.top_k, fit=fit,
                     points=args.points, subset=args.subset, thresholds=thresholds,
+                    projection_epochs=args.epochs, allow_unfinished=args.allow_unfinished,
                     device=device, progress=not args.json and sys.stderr.isatty())
     if args.figures:
         from landscape.plotting.directional import plot_report
@@ -312,6 +375,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--top-k", type=int, default=10)
     g.add_argument("--points", type=int, default=61, help="points along the curve")
     g.add_argument("--subset", type=int, help="training samples in the Hessian (default all)")
+    g.add_argument("--epochs", type=int, nargs="+",
+                   help="epochs of the projection (default all; the final one is always added)")
+    g.add_argument("--allow-unfinished", action="store_true",
+                   help="judge runs that stopped before their configured epochs")
     g.add_argument("--curve-epochs", type=int, default=10)
     g.add_argument("--curve-batch-size", type=int, default=128)
     g.add_argument("--curve-lr", type=float, default=0.1)

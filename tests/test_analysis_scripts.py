@@ -57,3 +57,16 @@ def test_table_script(runs, monkeypatch, capsys):
     rows = json.loads(capsys.readouterr().out)
     assert [row["run"] for row in rows] == [r["sgd"].name, r["grda_mu0.6"].name]
     assert rows[0]["sparsity"] == 0.0 and rows[1]["sparsity"] > 0.0
+
+
+@pytest.mark.parametrize("script", ["seed004_fig3_accuracy_sparsity.py",
+                                    "seed000_table2_accuracy_sparsity.py",
+                                    "seed001_feature_sparsity.py", "hessian_spectrum.py"])
+def test_bad_paths_exit_with_a_clear_message(script, tmp_path, monkeypatch, capsys):
+    (tmp_path / "empty").mkdir()
+    for bad in (tmp_path / "missing", tmp_path / "empty"):
+        with pytest.raises(SystemExit) as exit_info:
+            _run(script, [bad], monkeypatch)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert "not a run directory" in err or "does not exist" in err or "no checkpoint" in err

@@ -1,14 +1,19 @@
 """The directional-pruning pipeline end to end on the tiny preset (seconds)."""
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
+import torch
 
 import landscape.curvature.analysis as curvature_analysis
 import landscape.curves.results as curve_results
 import landscape.demo as demo
 import landscape.verify as verify_mod
+from landscape.checkpoint import load_checkpoint, save_checkpoint
 from landscape.cli import main
+from landscape.rundir import RunDir
 from landscape.verify import Thresholds, format_report, judge
 
 
@@ -21,7 +26,9 @@ def test_demo_produces_every_report_field_and_figure(tiny):
     root, result = tiny
     assert set(result["reports"]) == {"0.51", "0.6"}
     for report in result["reports"].values():
-        assert set(report) == {"runs", "connectivity", "projection", "curvature", "verdict"}
+        assert set(report) == {"runs", "connectivity", "projection", "curvature", "verdict",
+                               "final_epoch"}
+        assert report["final_epoch"] == 2 and report["projection"]["converged"] == [3, 3]
         assert set(report["runs"]) == {"sgd", "grda"}
         for run in report["runs"].values():
             assert {"test_acc", "sparsity", "group_sparsity", "train_loss"} <= set(run)
@@ -111,6 +118,42 @@ def test_runs_of_different_experiments_are_refused_before_any_work(tiny, monkeyp
     assert main(["project", runs["sgd"], runs["grda_mu0.6"], "--baseline-run", runs["sgd"],
                  "--top-k", "3", *store]) == 2
     assert "needs a run from another seed" in capsys.readouterr().err
+    # a good run before a bad one: nothing is computed for the good one either
+    assert main(["project", runs["sgd"], runs["grda_mu0.6"], runs["sgd_baseline"],
+                 "--top-k", "3", *store]) == 2
+    monkeypatch.setattr(verify_mod, "fit_curve", forbidden)
+    assert main(["verify", runs["sgd"], runs["grda_mu0.6"], "--baseline-run", runs["sgd"],
+                 *store]) == 2
+    assert "needs a run from another seed" in capsys.readouterr().err
+
+
+def test_unfinished_runs_and_stale_curves_are_refused_with_the_fix(tiny, tmp_path, capsys):
+    _, result = tiny
+    runs = {k: tmp_path / Path(v).name for k, v in result["runs"].items()}
+    for k, v in result["runs"].items():
+        shutil.copytree(v, runs[k])
+    store = ["--store", str(tmp_path / "store"), "--top-k", "3", "--points", "5",
+             "--curve-epochs", "1"]
+    last = RunDir(runs["grda_mu0.6"]).checkpoint_path(2)
+    saved = last.read_bytes()
+    last.unlink()  # as if interrupted (or stopped by the NaN guard) during epoch 2
+    assert main(["verify", str(runs["sgd"]), str(runs["grda_mu0.6"]), *store]) == 2
+    assert "stopped at epoch 1 of 2" in capsys.readouterr().err
+    assert main(["verify", str(runs["sgd"]), str(runs["grda_mu0.6"]), "--allow-unfinished",
+                 *store]) == 2
+    assert "ends at epoch 1 and the SGD run at epoch 2" in capsys.readouterr().err
+    last.write_bytes(saved)
+    assert main(["verify", str(runs["sgd"]), str(runs["grda_mu0.6"]), *store]) == 0
+    capsys.readouterr()
+    # retrain gRDA's last epoch into a different checkpoint: the fitted curve is stale
+    ckpt = load_checkpoint(last)
+    model = ckpt.build_model()
+    with torch.no_grad():
+        next(model.parameters()).add_(0.01)
+    save_checkpoint(last, model, model_name=ckpt.model_name, model_kwargs=ckpt.model_kwargs,
+                    epoch=2, config=ckpt.config, metrics=ckpt.metrics)
+    assert main(["verify", str(runs["sgd"]), str(runs["grda_mu0.6"]), *store]) == 2
+    assert "and verify fits a new one" in capsys.readouterr().err
 
 
 def test_a_given_curve_is_used_as_fitted(tiny, monkeypatch, capsys):

@@ -9,13 +9,17 @@ from pathlib import Path
 from landscape._cliutil import add_device_flag, add_json_flag, emit_json, resolve_device
 from landscape.data import EvalSet, dataset_from_config
 from landscape.rundir import RunDir
-from landscape.stats.trajectory import projection_over_epochs
+from landscape.stats.trajectory import check_same_experiment, projection_over_epochs
 from landscape.store import add_store_flag, open_store
 
 __all__ = ["register"]
 
 
 def _run(args: argparse.Namespace) -> int:
+    for run in args.grda_runs:  # refuse any mismatched run before computing anything
+        check_same_experiment(Path(args.sgd_run), Path(run), same_seed=True)
+    if args.baseline_run:
+        check_same_experiment(Path(args.sgd_run), Path(args.baseline_run), same_seed=False)
     device = resolve_device(args.device)
     config = RunDir(args.sgd_run).read_config()
     dataset = dataset_from_config(config)

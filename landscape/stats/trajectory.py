@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 PROJECTION_NAME = "projection.epoch"
-VERSION = 2  # 2: random baseline drawn in chunks on the device
+VERSION = 3  # 2: random baseline drawn in chunks on the device; 3: converged count
 
 
 def common_epochs(*runs: str | Path) -> list[int]:
@@ -110,6 +110,7 @@ def _epoch_projection(
         "per_vector": torch.tensor(proj.per_vector), "delta_norm": proj.delta_norm,
         "eigenvalues": torch.as_tensor(top["eigenvalues"]),
         "random_share": float(rand.mean()), "num_parameters": int(vectors.shape[1]),
+        "converged": int(sum(bool(c) for c in top["converged"])),
     }
     if baseline is not None:
         delta = _delta(sgd_ckpt, baseline, ("SGD", "SGD baseline")).to(device)
@@ -150,7 +151,7 @@ def projection_over_epochs(
     Returns:
         ``{"epochs", "ratio", "share", "per_vector" [E, k], "delta_norm", "eigenvalues"
         [E, k], "random_share", "random_expected", "baseline_share" (or None),
-        "num_parameters", "top_k"}``.
+        "converged" (eigenpairs within tolerance, per epoch), "num_parameters", "top_k"}``.
 
     Raises:
         ValueError: no common epoch, or a requested epoch missing from a run.
@@ -197,6 +198,7 @@ def projection_over_epochs(
         "delta_norm": [float(r["delta_norm"]) for r in rows],
         "eigenvalues": [list(map(float, r["eigenvalues"])) for r in rows],
         "random_share": [float(r["random_share"]) for r in rows],
+        "converged": [int(r["converged"]) for r in rows],
         "random_expected": top_k / num_params,
         "baseline_share": (
             [float(r["baseline_share"]) for r in rows] if baseline_run is not None else None
