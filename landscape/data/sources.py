@@ -73,8 +73,9 @@ def _missing(root: Path, folder: str, names: list[str], dataset: str) -> FileNot
     return FileNotFoundError(
         f"dataset {dataset!r} not found under data root {str(root)!r}. Expected the files:\n  "
         f"{listing}\nPlace them there (the layout torchvision downloads to), point --data-root "
-        f"at the folder that holds {folder.split('/')[0]!r}, or pass --download (download=True) "
-        "where the network allows it. The embedded dataset 'mnist5k' needs no files."
+        f"at the folder that holds {folder.split('/')[0]!r}, or let torchvision download them "
+        "where the network allows it (`--dataset-args download=true`, or download=True). The "
+        "embedded dataset 'mnist5k' needs no files."
     )
 
 
