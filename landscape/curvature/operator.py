@@ -9,6 +9,7 @@ keeps the model in eval mode while it works (restoring every module's mode after
 from __future__ import annotations
 
 import contextlib
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -37,7 +38,7 @@ def eval_mode(model: nn.Module, *, enabled: bool = True) -> Iterator[nn.Module]:
             m.training = training
 
 
-class CurvatureOperator:
+class CurvatureOperator(ABC):
     """A symmetric ``P x P`` matrix known only through its products with vectors.
 
     Subclasses implement :meth:`_matmat` on a ``[P, K]`` block (same device and dtype as the
@@ -84,8 +85,9 @@ class CurvatureOperator:
         """``(P, P)``."""
         return (self.dim, self.dim)
 
-    def _matmat(self, m: Tensor) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _matmat(self, m: Tensor) -> Tensor:
+        """``A @ m`` for a ``[P, K]`` block on the operator's device (each operator defines it)."""
 
     def matmat(self, m: Tensor) -> Tensor:
         """Return ``A @ m`` for a block ``m`` of shape ``[P, K]`` (counted as ``K`` products)."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +42,7 @@ def _positive(name: str, value: float, schedule: str) -> None:
 
 
 @dataclass(frozen=True)
-class Schedule:
+class Schedule(ABC):
     """Base: ``sched(epoch)`` returns the learning rate of (0-based, float allowed) ``epoch``."""
 
     base_lr: float
@@ -56,9 +57,9 @@ class Schedule:
                 f"schedule {self.name!r}: epochs must be a positive integer, got {self.epochs!r}"
             )
 
+    @abstractmethod
     def factor(self, epoch: float) -> float:
-        """Multiplier of ``base_lr`` at ``epoch``."""
-        raise NotImplementedError
+        """Multiplier of ``base_lr`` at ``epoch`` (each schedule defines it)."""
 
     def __call__(self, epoch: float) -> float:
         """Learning rate of ``epoch`` (0-based; fractional epochs allowed)."""
