@@ -194,7 +194,8 @@ def verify(
     thresholds = thresholds or Thresholds()
     fit = fit or CurveFitConfig()
     final, sgd_ckpt, sgd_m = _final(sgd_run, allow_unfinished=allow_unfinished)
-    finals = {"gRDA": _final(grda_run, allow_unfinished=allow_unfinished)[0]}
+    grda_final, grda_ckpt, grda_m = _final(grda_run, allow_unfinished=allow_unfinished)
+    finals = {"gRDA": grda_final}
     if baseline_run is not None:
         finals["baseline"] = _final(Path(baseline_run), allow_unfinished=allow_unfinished)[0]
     for role, epoch in finals.items():
@@ -203,7 +204,6 @@ def verify(
                 f"the {role} run ends at epoch {epoch} and the SGD run at epoch {final}: "
                 "compare runs trained for the same number of epochs"
             )
-    _, grda_ckpt, grda_m = _final(grda_run, allow_unfinished=allow_unfinished)
     if projection_epochs is not None and final not in projection_epochs:
         projection_epochs = [*projection_epochs, final]  # the verdict is taken at the end
     config = RunDir(sgd_run).read_config()
