@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from landscape.checkpoint import (
+    Checkpoint,
     check_comparable,
     checkpoint_digest,
     load_checkpoint,
@@ -83,11 +84,11 @@ def check_same_experiment(reference: Path, other: Path, *, same_seed: bool) -> N
         )
 
 
-def _delta(a: Path, b: Path, names: tuple[str, str]) -> torch.Tensor:
-    ca, cb = load_checkpoint(a), load_checkpoint(b)
-    check_comparable(ca, cb, names=names)
-    return params_to_vector(cb.parameters()).double() - params_to_vector(ca.parameters()).double()
-
+def _delta(a: Checkpoint, b: Path, names: tuple[str, str]) -> torch.Tensor:
+    """``w_b - w_a`` in float64, after checking the two are the same model."""
+    cb = load_checkpoint(b)
+    check_comparable(a, cb, names=names)
+    return params_to_vector(cb.parameters()).double() - params_to_vector(a.parameters()).double()
 
 def _epoch_projection(
     store: Any, data: EvalSet, *, epoch: int, sgd_ckpt: Path, grda_ckpt: Path,
@@ -95,8 +96,9 @@ def _epoch_projection(
     baseline: Path | None, progress: bool,
 ) -> dict[str, Any]:
     """One epoch's projection (the eigenpairs come from the cached ``hessian.topk``)."""
-    delta = _delta(sgd_ckpt, grda_ckpt, ("SGD", "gRDA")).to(device)  # checks shapes first
-    model = load_checkpoint(sgd_ckpt).build_model(device)
+    sgd = load_checkpoint(sgd_ckpt)
+    delta = _delta(sgd, grda_ckpt, ("SGD", "gRDA")).to(device)  # checks shapes first
+    model = sgd.build_model(device)
     top = hessian_topk(store, model, data, inputs={"checkpoint": inputs["sgd"]}, k=top_k,
                        tol=tol, progress=progress)
     vectors = torch.as_tensor(top["eigenvectors"]).to(device)
@@ -113,7 +115,7 @@ def _epoch_projection(
         "converged": int(sum(bool(c) for c in top["converged"])),
     }
     if baseline is not None:
-        delta = _delta(sgd_ckpt, baseline, ("SGD", "SGD baseline")).to(device)
+        delta = _delta(sgd, baseline, ("SGD", "SGD baseline")).to(device)
         out["baseline_share"] = project(vectors, delta).share
     return out
 
