@@ -5,6 +5,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.landscape-installed
 PYTEST_WORKERS ?= 2
+# Threads per test process; CI runs the suite with 1 and with 2 (see .ci/run). The test order
+# is random (pytest-randomly prints its seed; rerun an order with
+# `make test PYTEST_ARGS=--randomly-seed=N`).
+THREADS ?= 1
+PYTEST_ARGS ?=
 
 .PHONY: install test demo lint bench clean-demo
 
@@ -17,7 +22,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 test: $(STAMP)
-	OMP_NUM_THREADS=1 MPLBACKEND=Agg $(PY) -m pytest -n $(PYTEST_WORKERS) -q
+	OMP_NUM_THREADS=$(THREADS) MPLBACKEND=Agg $(PY) -m pytest -n $(PYTEST_WORKERS) -q $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	MPLBACKEND=Agg $(VENV)/bin/landscape demo --out checkpoints/demo --figures figures/demo
