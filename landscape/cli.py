@@ -8,7 +8,9 @@ the library and prints; no computation lives here.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 
 from landscape import __version__
@@ -48,12 +50,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
+    args.argv = argv  # the command as typed (train prints the exact resume command from it)
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:
+        # the reader went away (`landscape info RUN | head`): stop quietly, and keep Python's
+        # final flush of stdout from raising again at exit
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader left
     except _USER_ERRORS as exc:
         print(f"landscape {args.command}: error: {exc}", file=sys.stderr)
         return 2

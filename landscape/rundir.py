@@ -77,7 +77,20 @@ class RunDir:
                 f"{self.path} is not a run directory: it has no config.json (runs are made "
                 "by `landscape train --out DIR`)"
             )
-        return json.loads(self.config_path.read_text())
+        try:
+            config = json.loads(self.config_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"{self.config_path} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
+                f"{exc.msg}): it was edited or damaged; restore it from a copy, or rewrite it "
+                "from a checkpoint's config (`landscape info RUN/epoch_0000.pt --json`)"
+            ) from None
+        if not isinstance(config, dict):
+            raise ValueError(
+                f"{self.config_path} holds a JSON {type(config).__name__}, not the object a "
+                "run's configuration is: restore it from a copy"
+            )
+        return config
 
     def write_config(self, config: dict[str, Any]) -> None:
         """Atomically write ``config.json``."""
@@ -88,9 +101,24 @@ class RunDir:
         if not self.metrics_path.is_file():
             return []
         rows = []
-        for line in self.metrics_path.read_text().splitlines():
-            if line.strip():
-                rows.append(json.loads(line))
+        for number, line in enumerate(self.metrics_path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(
+                    f"{self.metrics_path} line {number} is not valid JSON ({exc.msg}): the file "
+                    "was edited or damaged; each checkpoint holds its epoch's metrics, so "
+                    "delete the file and `landscape train ... --resume` rewrites it, or fix "
+                    "that line"
+                ) from None
+            if not isinstance(row, dict):
+                raise ValueError(
+                    f"{self.metrics_path} line {number} is a JSON {type(row).__name__}, not a "
+                    "metrics object: fix or delete that line"
+                )
+            rows.append(row)
         return rows
 
     def write_metrics(self, rows: list[dict[str, Any]]) -> None:

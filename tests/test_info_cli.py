@@ -57,3 +57,30 @@ def test_help_lists_commands(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "info" in capsys.readouterr().out
+
+
+def test_broken_config_and_metrics_name_the_file_and_the_fix(run):
+    run.config_path.write_text('{"model": "mlp", ')  # cut short
+    with pytest.raises(ValueError, match=r"config\.json is not valid JSON \(line 1.*restore"):
+        run.read_config()
+    assert main(["info", str(run.path)]) == 2
+    run.write_config({"model": "mlp"})
+    run.metrics_path.write_text('{"epoch": 1}\n{"epoch": 2, \n')
+    with pytest.raises(ValueError, match=r"metrics\.jsonl line 2 is not valid JSON.*--resume"):
+        run.read_metrics()
+
+
+def test_a_closed_pipe_ends_quietly(run):
+    import os
+    import subprocess
+    import sys
+
+    # `landscape info RUN --json | head -c 0`: the reader has left before anything is written
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "landscape", "info", str(run.path), "--json"],
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, check=False)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141 and proc.stderr == "", proc.stderr

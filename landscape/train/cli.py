@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from landscape.optim import list_optimizers, list_schedules, optimizer_entry
 from landscape.train.config import DTYPES, TrainConfig, run_name
 from landscape.train.trainer import TrainingDiverged, train
 
-__all__ = ["build_configs", "register"]
+__all__ = ["build_configs", "register", "resume_command"]
 
 
 def _optimizer_args(name: str, args: argparse.Namespace, c: float | None,
@@ -82,6 +83,18 @@ def build_configs(args: argparse.Namespace) -> list[tuple[str, TrainConfig]]:
     return runs
 
 
+def resume_command(args: argparse.Namespace) -> str:
+    """The command line that continues these runs: the one typed, with ``--resume``.
+
+    >>> resume_command(argparse.Namespace(argv=["train", "--model", "mlp", "--out", "my runs"]))
+    "landscape train --model mlp --out 'my runs' --resume"
+    """
+    argv = list(getattr(args, "argv", None) or sys.argv[1:])
+    if "--resume" not in argv:
+        argv.append("--resume")
+    return shlex.join(["landscape", *argv])
+
+
 def _run(args: argparse.Namespace) -> int:
     runs = build_configs(args)
     out = Path(args.out)
@@ -91,6 +104,12 @@ def _run(args: argparse.Namespace) -> int:
     for name, cfg in runs:
         try:
             run = train(cfg, out / name, resume=args.resume, progress=progress)
+        except KeyboardInterrupt:
+            if main:
+                print(f"landscape train: interrupted during {out / name}; every completed "
+                      f"epoch is saved. Continue with:\n  {resume_command(args)}",
+                      file=sys.stderr)
+            raise
         except TrainingDiverged as exc:
             if main:
                 print(f"landscape train: {exc}", file=sys.stderr)

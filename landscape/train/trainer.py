@@ -138,6 +138,21 @@ def _metrics(model: nn.Module, evals: dict[str, EvalSet], *, epoch: int, step: i
     return row
 
 
+def _restore_metrics(run: RunDir, last: int, last_metrics: dict[str, Any]) -> None:
+    """Make ``metrics.jsonl`` hold one row per checkpointed epoch up to ``last``.
+
+    Rows past ``last`` (an epoch whose checkpoint was never written) are dropped; rows the file
+    lacks (killed between checkpoint and metrics, or the file deleted) are taken from the
+    checkpoints, each of which holds its epoch's metrics.
+    """
+    rows = {int(r["epoch"]): r for r in run.read_metrics() if int(r.get("epoch", -1)) <= last}
+    for epoch in run.epochs():
+        if epoch <= last and epoch not in rows:
+            rows[epoch] = (last_metrics if epoch == last
+                           else load_checkpoint(run.checkpoint_path(epoch)).metrics)
+    run.write_metrics([rows[e] for e in sorted(rows)])
+
+
 def _summary(name: str, row: dict[str, Any], epochs: int) -> str:
     return (f"{name} epoch {row['epoch']}/{epochs}: lr {row['lr']:.4g} train loss "
             f"{row['train_loss']:.4f} acc {row['train_acc']:.4f} | test loss "
@@ -247,9 +262,7 @@ def train(
         start, step = last, ckpt.step
         elapsed = float(ckpt.metrics.get("elapsed") or 0.0)
         if is_main:
-            run.truncate_metrics(last)
-        if is_main and not any(r.get("epoch") == last for r in run.read_metrics()):
-            run.append_metrics(ckpt.metrics)   # killed between checkpoint and metrics
+            _restore_metrics(run, last, ckpt.metrics)
     else:
         if is_main:
             run.path.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
 import json
 import re
+import shlex
 
 import pytest
 
@@ -54,3 +55,28 @@ def test_l2_and_weight_decay_exclusive(tmp_path):
     with pytest.raises(SystemExit):
         main([*BASE, "--out", str(tmp_path), "--optimizer", "sgd", "--l2", "0.1",
               "--weight-decay", "0.1"])
+
+
+def test_interrupted_train_prints_the_exact_resume_command(tmp_path, capsys, monkeypatch):
+    import landscape.train.cli as train_cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_cli, "train", interrupted)
+    out = tmp_path / "my runs"
+    assert main([*BASE, "--out", str(out), "--optimizer", "sgd"]) == 130
+    err = capsys.readouterr().err
+    want = shlex.join(["landscape", *BASE, "--out", str(out), "--optimizer", "sgd", "--resume"])
+    assert f"Continue with:\n  {want}\n" in err
+
+
+def test_resume_rebuilds_a_deleted_metrics_file_from_the_checkpoints(tmp_path):
+    out = tmp_path / "runs"
+    args = [*BASE, "--epochs", "2", "--out", str(out), "--optimizer", "sgd"]
+    assert main(args) == 0
+    run = RunDir(out / "sgd")
+    before = run.read_metrics()
+    run.metrics_path.unlink()
+    assert main([*args, "--resume"]) == 0
+    assert run.read_metrics() == before
