@@ -1,4 +1,4 @@
-"""Checkpoints: atomic save, safe load, parameter dicts and flat vectors (DESIGN 3.2).
+"""Checkpoints: atomic save, safe load, parameter dicts and flat vectors.
 
 A checkpoint holds only tensors and plain Python values, so it loads with
 ``torch.load(..., weights_only=True)``; a file that would need full unpickling is refused and

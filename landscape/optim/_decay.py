@@ -1,9 +1,9 @@
 """Decoupled weight decay for any ``torch.optim`` optimizer (plumbing for the registry).
 
-DESIGN 4.3: decoupled weight decay shrinks the weights outside the gradient,
+Decoupled weight decay shrinks the weights outside the gradient,
 ``theta <- theta * (1 - lr * wd)``, applied before the wrapped optimizer's own update, as
 ``torch.optim.AdamW`` does (Loshchilov & Hutter 2019). The factor uses the group's *current*
-learning rate, so a schedule scales the decay as in AdamW; the seed 001 form
+learning rate, so a schedule scales the decay as in AdamW; the form of Mehta et al. 2019
 ``theta * (1 - lambda)`` is this with ``lambda = lr * wd``.
 """
 

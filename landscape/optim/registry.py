@@ -1,11 +1,12 @@
 """Optimizer registry: ``create_optimizer(name, params, *, lr, l2, weight_decay, **kw)``.
 
 Every optimizer takes either L2 regularisation or decoupled weight decay, never both
-(DESIGN 4.3, seeds 000 and 001):
+(Yaguchi et al. 2018; Mehta et al. 2019 compare the two):
 
 * ``l2``: the gradient of ``l2/2 * ||theta||^2`` is added to the gradient before the update,
   ``g <- g + l2 * theta`` (torch's coupled ``weight_decay`` argument; ``l2`` for gRDA). With
-  Adam this term is divided by ``sqrt(v)``, which is what drives whole units to zero (seed 000).
+  Adam this term is divided by ``sqrt(v)``, which is what drives whole units to zero
+  (Yaguchi et al. 2018).
 * ``weight_decay``: decoupled, ``theta <- theta * (1 - lr * weight_decay)`` before the update
   (AdamW's form, Loshchilov & Hutter 2019; ``torch.optim.AdamW`` for the Adam family, the
   wrapper of :mod:`landscape.optim._decay` for the others).
@@ -79,7 +80,8 @@ def _entries() -> dict[str, OptimizerEntry]:
                        decoupled_cls=decoupled(torch.optim.Adagrad)),
         OptimizerEntry("adadelta", torch.optim.Adadelta, "Adadelta", ("rho", "eps"),
                        decoupled_cls=decoupled(torch.optim.Adadelta)),
-        OptimizerEntry("grda", GRDA, "gRDA: dual averaging + growing soft threshold (seed 004)",
+        OptimizerEntry("grda", GRDA,
+                       "gRDA: dual averaging + growing soft threshold (Chao et al. 2020)",
                        ("c", "mu"), l2_arg="l2"),
     ]
     return {e.name: e for e in entries}
@@ -153,7 +155,7 @@ def create_optimizer(
     if l2 and weight_decay:
         raise ValueError(
             f"optimizer {name!r}: got both l2={l2} and weight_decay={weight_decay}; they are "
-            "different regularisers (DESIGN 4.3): pass only one (--l2 or --weight-decay)"
+            "different regularisers: pass only one (--l2 or --weight-decay)"
         )
     unknown = sorted(set(kw) - set(entry.options))
     if unknown:

@@ -1,4 +1,4 @@
-"""Learning-rate schedules as functions of the (0-based, possibly fractional) epoch, DESIGN 4.2.
+"""Learning-rate schedules as functions of the (0-based, possibly fractional) epoch.
 
 ``create_schedule(name, *, base_lr, epochs, **kw)`` returns a small frozen dataclass that is
 called as ``sched(epoch) -> lr``. The trainer evaluates it at the start of every epoch (the lr
@@ -6,11 +6,13 @@ is constant within an epoch, as in the reference implementations), so ``sched(e)
 epoch ``e``.
 
 * ``constant``: ``base_lr``.
-* ``step`` (seed 000: x0.5 every 25 epochs): ``base_lr * gamma**floor(epoch / step_size)``.
-* ``garipov`` (seed 004 CIFAR, Garipov et al. 2018): with ``t = epoch / epochs``, ``base_lr``
-  for ``t <= 0.5``, linear down to ``ratio * base_lr`` at ``t = 0.9``, then ``ratio * base_lr``
-  (``ratio = 0.01``).
-* ``drop`` (seed 004 ImageNet, "constant-and-drop"; seed 001: /10 after 250 of 325 epochs):
+* ``step`` (Yaguchi et al. 2018: x0.5 every 25 epochs):
+  ``base_lr * gamma**floor(epoch / step_size)``.
+* ``garipov`` (Chao et al. 2020 on CIFAR, after Garipov et al. 2018): with
+  ``t = epoch / epochs``, ``base_lr`` for ``t <= 0.5``, linear down to ``ratio * base_lr`` at
+  ``t = 0.9``, then ``ratio * base_lr`` (``ratio = 0.01``).
+* ``drop`` (Chao et al. 2020 on ImageNet, "constant-and-drop"; Mehta et al. 2019: /10 after
+  250 of 325 epochs):
   ``base_lr`` before ``at`` epochs, ``base_lr * factor`` from then on (``factor = 0.1``).
 * ``cosine``: ``eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / epochs)) / 2``.
 """
@@ -85,7 +87,7 @@ class ConstantSchedule(Schedule):
 
 @dataclass(frozen=True)
 class StepSchedule(Schedule):
-    """``lr = base_lr * gamma**floor(epoch / step_size)`` (seed 000: gamma 0.5, step_size 25).
+    """``lr = base_lr * gamma**floor(epoch / step_size)`` (Yaguchi et al. 2018: gamma 0.5, step 25).
 
     >>> s = StepSchedule(1.0, 100, step_size=25, gamma=0.5)
     >>> s(0), s(24.9), s(25), s(75)
@@ -109,7 +111,7 @@ class StepSchedule(Schedule):
 
 @dataclass(frozen=True)
 class GaripovSchedule(Schedule):
-    """Seed 004 CIFAR schedule: flat to 50% of training, linear to ``ratio`` at 90%, then flat.
+    """Chao et al. 2020's CIFAR schedule: flat to 50%, linear to ``ratio`` at 90%, then flat.
 
     >>> s = GaripovSchedule(1.0, 100)
     >>> s(0), s(50), round(s(70), 6), s(90), s(99)
