@@ -1,4 +1,4 @@
-"""Generalized regularized dual averaging (gRDA), seed 004 (Chao & Cheng 2019), DESIGN 4.1.
+"""Generalized regularized dual averaging (gRDA), Chao & Cheng 2019; Chao et al. 2020.
 
 Per parameter tensor the optimizer keeps an accumulator ``a`` (a copy of the weights at the
 first update), a step counter ``n`` and a threshold ``L`` (starting at 0). Each step, with the
@@ -11,10 +11,14 @@ current learning rate ``gamma_n`` and the gradient ``g`` at the current weights 
 
 With a constant learning rate ``L_n = c * gamma**(1/2) * (n * gamma)**mu``, the paper's tuning
 function (5). Growing ``L`` by increments computed with the *current* learning rate keeps a
-learning-rate drop right (seed 004, Appendix C.2, Algorithm 2).
+learning-rate drop right (Chao et al. 2020, Appendix C.2, Algorithm 2).
 
-This module holds the multi-tensor (``torch._foreach_*``) implementation; the readable
-for-loop ground truth it is tested against is :class:`landscape.testing.optim.ReferenceGRDA`.
+The step makes two passes over memory per parameter group beyond reading the gradients: one
+multi-tensor ``a <- a - gamma * g`` (``torch._foreach_add_``) and one soft-thresholding pass
+``w <- S_L(a)`` written straight into the parameter (``softshrink``, which is ``S_L`` exactly:
+``a - L`` above ``L``, ``a + L`` below ``-L``, zero between). No temporaries are
+allocated unless ``l2`` is set. The readable for-loop ground truth it is tested against is
+:class:`landscape.testing.optim.ReferenceGRDA`.
 """
 
 from __future__ import annotations
@@ -49,16 +53,25 @@ def grda_threshold(n: int, lr: float, c: float, mu: float) -> float:
     return c * math.sqrt(lr) * (n * lr) ** mu
 
 
-def soft_threshold(a: Tensor, threshold: float) -> Tensor:
-    """Soft-thresholding ``S_L(a) = sign(a) * max(|a| - L, 0)``, as ``a - clamp(a, -L, L)``.
+def soft_threshold(a: Tensor, threshold: float, *, out: Tensor | None = None) -> Tensor:
+    """Soft-thresholding ``S_L(a) = sign(a) * max(|a| - L, 0)``, in one pass (``softshrink``).
 
-    The two forms agree bit for bit (IEEE rounding is symmetric); entries with ``|a| <= L``
-    become exactly zero.
+    Equal bit for bit to ``sign(a) * max(|a| - L, 0)`` and to ``a - clamp(a, -L, L)`` wherever
+    the result is not zero: all three compute ``a - L`` or ``a + L`` with one rounding. Entries
+    with ``|a| <= L`` become exactly zero; its sign is not specified (``softshrink`` writes
+    ``+0.0`` on its vectorised path and ``-0.0`` for negative ``a`` on its scalar tail).
 
-    >>> soft_threshold(torch.tensor([-2.0, -0.5, 0.5, 3.0]), 1.0).tolist()
+    Args:
+        a: the tensor to threshold.
+        threshold: ``L >= 0``.
+        out: write the result here (same shape and dtype as ``a``) instead of a new tensor.
+
+    >>> soft_threshold(torch.tensor([-2.0, 0.5, 1.0, 3.0]), 1.0).tolist()
     [-1.0, 0.0, 0.0, 2.0]
     """
-    return a - a.clamp(-threshold, threshold)
+    if out is None:
+        return torch.nn.functional.softshrink(a, threshold)
+    return torch._C._nn.softshrink(a, threshold, out=out)
 
 
 def _check(name: str, value: Any, ok: bool, expected: str) -> None:
@@ -67,9 +80,9 @@ def _check(name: str, value: Any, ok: bool, expected: str) -> None:
 
 
 class GRDA(torch.optim.Optimizer):
-    r"""gRDA: dual averaging with a growing soft threshold (Chao & Cheng 2019, seed 004).
+    r"""gRDA: dual averaging with a growing soft threshold (Chao & Cheng 2019; Chao et al. 2020).
 
-    Update (DESIGN 4.1), per parameter, with learning rate :math:`\gamma_n`:
+    Update per parameter, with learning rate :math:`\gamma_n`:
     :math:`a_n = a_{n-1} - \gamma_n g_n`,
     :math:`L_n = L_{n-1} + c\,\gamma_n^{\mu+1/2}(n^\mu - (n-1)^\mu)`,
     :math:`w_n = \mathrm{sign}(a_n)\max(|a_n| - L_n, 0)`, with :math:`a_0 = w_0`, :math:`L_0 = 0`.
@@ -80,8 +93,9 @@ class GRDA(torch.optim.Optimizer):
         params: parameters or parameter groups.
         lr: learning rate ``gamma`` (a scheduler may change ``group["lr"]`` between steps).
         c: threshold scale, ``c >= 0`` (typical 1e-4 to 5e-3).
-        mu: threshold growth exponent, ``0 < mu < 1`` (typical 0.501 to 0.7; 0.5 < mu for
-            sparsity that keeps growing, see the paper).
+        mu: threshold growth exponent, ``1/2 < mu < 1`` (typical 0.501 to 0.7): the threshold
+            grows like ``n**mu`` and must outgrow the accumulator's noise, which grows like
+            ``n**(1/2)`` (Chao et al. 2020, Theorem 3.1).
         l2: L2 coefficient added to the gradient, ``>= 0``.
 
     State per parameter: ``accumulator`` (tensor like the parameter), ``step`` (int) and
@@ -89,9 +103,9 @@ class GRDA(torch.optim.Optimizer):
     Parameters whose ``grad`` is ``None`` at a step are left untouched and their state does not
     advance (as in ``torch.optim``).
 
-    >>> w = torch.nn.Parameter(torch.tensor([1.0, -0.02, 0.5]))
-    >>> opt = GRDA([w], lr=0.25, c=0.1, mu=0.5)     # L_1 = 0.1 * 0.25**1 * 1 = 0.025
-    >>> w.grad = torch.tensor([0.0, 0.0, 2.0])      # a = [1, -0.02, 0]
+    >>> w = torch.nn.Parameter(torch.tensor([1.0, 0.02, 0.5]))
+    >>> opt = GRDA([w], lr=0.0625, c=0.8, mu=0.75)  # L_1 = 0.8 * 0.0625**1.25 * 1 = 0.025
+    >>> w.grad = torch.tensor([0.0, 0.0, 8.0])      # a = [1, 0.02, 0]
     >>> _ = opt.step()
     >>> w.detach().tolist()                          # S_0.025(a)
     [0.9750000238418579, 0.0, 0.0]
@@ -110,8 +124,10 @@ class GRDA(torch.optim.Optimizer):
                "a positive finite number (e.g. 0.1)")
         _check("c", c, isinstance(c, int | float) and math.isfinite(c) and c >= 0,
                "a finite number >= 0 (0 gives plain SGD; typical 1e-4 to 5e-3)")
-        _check("mu", mu, isinstance(mu, int | float) and 0 < mu < 1,
-               "in (0, 1) (typical 0.51 to 0.7)")
+        _check("mu", mu, isinstance(mu, int | float) and 0.5 < mu < 1,
+               "in the open interval (0.5, 1) (typical 0.501 to 0.7): Chao et al. 2020 require "
+               "1/2 < mu < 1 so that the threshold, growing like n**mu, outgrows the noise of "
+               "the accumulator, which grows like n**(1/2)")
         _check("l2", l2, isinstance(l2, int | float) and math.isfinite(l2) and l2 >= 0,
                "a finite number >= 0")
         super().__init__(params, {"lr": lr, "c": c, "mu": mu, "l2": l2})
@@ -124,37 +140,33 @@ class GRDA(torch.optim.Optimizer):
             lr, c, mu, l2 = group["lr"], group["c"], group["mu"], group["l2"]
             if not (isinstance(lr, int | float) and lr > 0):
                 raise ValueError(f"gRDA: lr must be positive, got {lr!r} (check the schedule)")
-            # Bucket by (device, dtype, step, threshold): parameters in one bucket share a
-            # scalar threshold, so each bucket is a handful of fused multi-tensor kernels.
-            buckets: dict[tuple, tuple[list[Tensor], list[Tensor], list[Tensor]]] = {}
+            params, grads, accs, thresholds = [], [], [], []
+            increments: dict[int, float] = {}  # parameters at the same step share L's growth
             for p in group["params"]:
-                if p.grad is None:
+                grad = p.grad
+                if grad is None:
                     continue
-                if p.grad.is_sparse:
+                if grad.is_sparse:
                     raise RuntimeError("gRDA does not support sparse gradients; use dense ones")
                 state = self.state[p]
                 if not state:
                     state["step"] = 0
                     state["threshold"] = 0.0
                     state["accumulator"] = p.detach().clone(memory_format=torch.preserve_format)
-                state["step"] += 1
-                n = state["step"]
-                state["threshold"] += threshold_increment(n, lr, c, mu)
-                key = (p.device, p.dtype, n, state["threshold"])
-                ps, gs, accs = buckets.setdefault(key, ([], [], []))
-                ps.append(p)
-                gs.append(p.grad)
+                n = state["step"] = state["step"] + 1
+                inc = increments.get(n)
+                if inc is None:
+                    inc = increments[n] = threshold_increment(n, lr, c, mu)
+                state["threshold"] += inc
+                params.append(p)
+                grads.append(grad)
                 accs.append(state["accumulator"])
-            for (_, _, _, threshold), (ps, gs, accs) in buckets.items():
-                if l2 != 0:
-                    gs = torch._foreach_add(gs, ps, alpha=l2)
-                torch._foreach_add_(accs, gs, alpha=-lr)
-                if threshold == 0:
-                    torch._foreach_copy_(ps, accs)
-                    continue
-                # w = a - clamp(a, -L, L) = S_L(a)
-                clamped = torch._foreach_clamp_min(accs, -threshold)
-                torch._foreach_clamp_max_(clamped, threshold)
-                torch._foreach_copy_(ps, accs)
-                torch._foreach_sub_(ps, clamped)
+                thresholds.append(state["threshold"])
+            if not params:
+                continue
+            if l2 != 0:
+                grads = torch._foreach_add(grads, params, alpha=l2)  # g + l2 * w
+            torch._foreach_add_(accs, grads, alpha=-lr)
+            for p, a, threshold in zip(params, accs, thresholds, strict=True):
+                torch._C._nn.softshrink(a, threshold, out=p)  # w = S_L(a), one pass
         return loss

@@ -1,6 +1,6 @@
 """Readable for-loop gRDA: the ground truth the multi-tensor :class:`~landscape.optim.GRDA` matches.
 
-One parameter at a time, the update of DESIGN 4.1 written as in seed 004 (Algorithm 2)::
+One parameter at a time, the update written as in Chao et al. 2020 (Appendix C.2, Algorithm 2)::
 
     n <- n + 1;  a <- a - gamma * g;  L <- L + c * gamma**(mu + 1/2) * (n**mu - (n - 1)**mu)
     w <- sign(a) * max(|a| - L, 0)
@@ -26,8 +26,8 @@ class ReferenceGRDA(GRDA):
     """gRDA with a plain per-parameter loop (slow, obviously right); same hyperparameters.
 
     >>> w = torch.nn.Parameter(torch.tensor([1.0, -0.02, 0.5], dtype=torch.float64))
-    >>> opt = ReferenceGRDA([w], lr=0.25, c=0.1, mu=0.5)
-    >>> w.grad = torch.tensor([0.0, 0.0, 2.0], dtype=torch.float64)
+    >>> opt = ReferenceGRDA([w], lr=0.0625, c=0.8, mu=0.75)   # L_1 = 0.8 * 0.0625**1.25 = 0.025
+    >>> w.grad = torch.tensor([0.0, 0.0, 8.0], dtype=torch.float64)
     >>> _ = opt.step()
     >>> w.detach().tolist()                  # -0.02 thresholds to (negative) zero
     [0.975, -0.0, 0.0]

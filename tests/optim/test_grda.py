@@ -27,20 +27,21 @@ def _grads(net, step, seed=0):
 
 
 def test_one_and_two_steps_by_hand():
+    # lr = 1/16 and mu = 3/4 make lr**(mu + 1/2) = 2**-5 exact; lr * g below are exact too
     w = nn.Parameter(torch.tensor([1.0, -0.3, 0.02, 0.0], dtype=torch.float64))
-    opt = GRDA([w], lr=0.25, c=0.4, mu=0.5)
-    # step 1: a = w0 - 0.25 g; L1 = 0.4 * 0.25**1 * (1 - 0) = 0.1
-    w.grad = torch.tensor([0.4, 0.0, 0.0, -0.2], dtype=torch.float64)
+    opt = GRDA([w], lr=0.0625, c=3.2, mu=0.75)
+    # step 1: a = w0 - g / 16; L1 = 3.2 * 2**-5 * (1 - 0) = 0.1
+    w.grad = torch.tensor([1.6, 0.0, 0.0, -0.8], dtype=torch.float64)
     opt.step()
     a1 = torch.tensor([0.9, -0.3, 0.02, 0.05], dtype=torch.float64)
-    assert torch.equal(opt.state[w]["accumulator"], a1)
+    assert torch.equal(opt.state[w]["accumulator"], a1)  # exact: 1 - 0.1 rounds as the literal
     assert opt.state[w]["threshold"] == pytest.approx(0.1, abs=1e-15)
     torch.testing.assert_close(w.detach(), torch.tensor([0.8, -0.2, 0.0, 0.0], dtype=torch.float64))
     assert (w[2:] == 0).all()                     # |a| <= L: exactly zero
-    # step 2: L2 = 0.1 + 0.4 * 0.25 * (sqrt(2) - 1)
-    w.grad = torch.tensor([0.0, 0.8, 0.0, -2.0], dtype=torch.float64)
+    # step 2: L2 = 0.1 + 3.2 * 2**-5 * (2**0.75 - 1)
+    w.grad = torch.tensor([0.0, 3.2, 0.0, -8.0], dtype=torch.float64)
     opt.step()
-    L2 = 0.1 + 0.1 * (math.sqrt(2) - 1)
+    L2 = 0.1 + 0.1 * (2**0.75 - 1)
     assert opt.state[w]["threshold"] == pytest.approx(L2, abs=1e-15)
     a2 = torch.tensor([0.9, -0.5, 0.02, 0.55], dtype=torch.float64)
     torch.testing.assert_close(opt.state[w]["accumulator"], a2, rtol=0, atol=1e-15)
@@ -74,6 +75,28 @@ def test_foreach_matches_reference_float64(l2):
     assert fast.frozen not in of.state
     assert of.state[fast.extra]["step"] == 7 - len([s for s in range(7) if s % 3 == 1])
     assert (fast[0].weight == 0).any()               # the threshold is active
+
+
+def test_mixed_dtypes_in_one_group_match_reference():
+    """One multi-tensor add over float32 and float64 parameters, each thresholded in its dtype."""
+    def params():
+        g = torch.Generator().manual_seed(3)
+        return [nn.Parameter(torch.randn(7, generator=g, dtype=torch.float64)),
+                nn.Parameter(torch.randn(3, 4, generator=g).float())]
+
+    fast, ref = params(), params()
+    kw = dict(lr=0.1, c=2.0, mu=0.6)
+    of, orf = GRDA(fast, **kw), ReferenceGRDA(ref, **kw)
+    for step in range(4):
+        for ps in (fast, ref):
+            g = torch.Generator().manual_seed(step)
+            for p in ps:
+                p.grad = torch.randn(p.shape, generator=g, dtype=p.dtype)
+        of.step()
+        orf.step()
+        for p, q in zip(fast, ref):
+            assert p.dtype == q.dtype and torch.equal(p, q)  # exact: same ops, same dtype
+    assert (fast[0] == 0).any() and (fast[1] == 0).any()
 
 
 def test_c_zero_is_plain_sgd_bit_for_bit():
@@ -145,10 +168,28 @@ def test_sparse_growth_with_mu_only_when_n_gamma_above_one():
 
 
 def test_helpers():
-    assert threshold_increment(1, 0.01, 2.0, 0.5) == pytest.approx(2.0 * 0.01)
+    assert threshold_increment(1, 0.01, 2.0, 0.75) == pytest.approx(2.0 * 0.01**1.25)
     x = torch.tensor([-3.0, -1.0, 0.5, 1.0, 2.0])
     ref = torch.sign(x) * (x.abs() - 1.0).clamp(min=0)
     assert torch.equal(soft_threshold(x, 1.0), ref)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_soft_threshold_equals_both_textbook_forms(dtype):
+    """softshrink against sign(a) max(|a| - L, 0) and a - clamp(a, -L, L), ties at +-L included."""
+    g = torch.Generator().manual_seed(0)
+    L = 0.3
+    a = torch.randn(1037, generator=g, dtype=torch.float64).to(dtype)  # odd length: scalar tail
+    a[:6] = torch.tensor([L, -L, 0.0, -0.0, math.inf, -math.inf], dtype=torch.float64).to(dtype)
+    out = torch.empty_like(a)
+    fast = soft_threshold(a, L, out=out)
+    assert fast is out
+    textbook = torch.sign(a) * torch.clamp(a.abs() - L, min=0)
+    clamped = a - a.clamp(-L, L)
+    # exact: each form computes a - L or a + L with one rounding (L cast to the dtype once), so
+    # non-zero entries agree bit for bit; zeros may differ in sign only (equal for torch.equal)
+    assert torch.equal(fast, textbook) and torch.equal(fast, clamped)
+    assert int((fast == 0).sum()) == int((a.abs() <= L).sum()) > 6
 
 
 @pytest.mark.parametrize(
@@ -157,7 +198,10 @@ def test_helpers():
         ({"lr": -0.1}, r"lr must be a positive finite number \(e.g. 0.1\), got -0.1"),
         ({"lr": float("nan")}, "lr must be"),
         ({"c": -1e-3}, r"c must be a finite number >= 0.*got -0.001"),
-        ({"mu": 1.5}, r"mu must be in \(0, 1\).*got 1.5"),
+        ({"mu": 1.5}, r"mu must be in the open interval \(0.5, 1\).*got 1.5"),
+        ({"mu": 1.0}, r"mu must be in the open interval \(0.5, 1\).*Chao et al. 2020.*got 1.0"),
+        ({"mu": 0.5}, r"mu must be in the open interval \(0.5, 1\).*outgrows the noise.*got 0.5"),
+        ({"mu": 0.4}, r"mu must be in the open interval \(0.5, 1\).*got 0.4"),
         ({"mu": 0}, "mu must be in"),
         ({"l2": -1.0}, "l2 must be a finite number >= 0, got -1.0"),
     ],
