@@ -1,10 +1,10 @@
-"""Convolutional networks: ``lenet5`` (Caffe variant), ``basicnet`` (seed 001), ``vgg16[_bn]``.
+"""Convolutional networks: ``lenet5`` (Caffe), ``basicnet`` (Mehta et al. 2019), ``vgg16[_bn]``.
 
-``vgg16``/``vgg16_bn`` are the CIFAR variants of Garipov et al. used by seed 004: the 13
-convolutions of VGG-16 (3x3, max-pooling after each block) and a 512-512-C classifier with
-dropout. ``basicnet`` reconstructs seed 001's Figure 1 (lost in text extraction): seven 3x3
-convolutions C1-C7 of 64, 128, 128, 256, 256, 512, 512 channels with BatchNorm and ReLU,
-max-pooling after C2, C4 and C6, global average pooling and a linear head.
+``vgg16``/``vgg16_bn`` are the CIFAR variants of Garipov et al. 2018 used by Chao et al. 2020:
+the 13 convolutions of VGG-16 (3x3, max-pooling after each block) and a 512-512-C classifier
+with dropout. ``basicnet`` follows Mehta et al. 2019's Figure 1: seven 3x3 convolutions C1-C7
+of 64, 128, 128, 256, 256, 512, 512 channels with BatchNorm and ReLU, max-pooling after C2, C4
+and C6, global average pooling and a linear head.
 """
 
 from __future__ import annotations
@@ -58,6 +58,12 @@ def _check_image(name: str, input_shape: tuple[int, ...], min_side: int) -> None
         )
 
 
+def _check_width(name: str, width: float) -> None:
+    if width <= 0:
+        raise ValueError(f"model {name!r}: option width={width} must be a positive number "
+                         "(e.g. width=0.5 halves every layer)")
+
+
 @register_model("lenet5", "LeNet-5 (Caffe): conv20-pool-conv50-pool-fc500-fc")
 def lenet5(*, num_classes: int, input_shape: tuple[int, ...]) -> nn.Module:
     """LeNet-5 as in Caffe and the pruning literature (431k parameters on MNIST)."""
@@ -72,23 +78,24 @@ def lenet5(*, num_classes: int, input_shape: tuple[int, ...]) -> nn.Module:
 
 
 @register_model(
-    "basicnet", "seed 001 BasicNet: 7 conv+BN+ReLU layers, width multiplier `width`",
+    "basicnet", "BasicNet (Mehta et al. 2019): 7 conv+BN+ReLU layers, width multiplier `width`",
     test_kwargs={"width": 0.125},
 )
 def basicnet(
     *, num_classes: int, input_shape: tuple[int, ...], width: float = 1.0, batchnorm: bool = True
 ) -> nn.Module:
-    """BasicNet of seed 001 (C1-C7 = 64..512 channels times ``width``)."""
+    """BasicNet of Mehta et al. 2019 (C1-C7 = 64..512 channels times ``width``)."""
     _check_image("basicnet", input_shape, 8)
-    if width <= 0:
-        raise ValueError(f"width must be positive, got {width}")
+    _check_width("basicnet", width)
     convs, c = _conv_stack(BASICNET_CFG, input_shape[0], batchnorm=batchnorm, scale=width)
     features = nn.Sequential(*convs, nn.AdaptiveAvgPool2d(1))
     return ConvNet(features, nn.Linear(c, num_classes))
 
 
-def _vgg(num_classes: int, input_shape: tuple[int, ...], batchnorm: bool, width: float):
-    _check_image("vgg16", input_shape, 32)
+def _vgg(name: str, num_classes: int, input_shape: tuple[int, ...], batchnorm: bool,
+         width: float) -> nn.Module:
+    _check_image(name, input_shape, 32)
+    _check_width(name, width)
     convs, _ = _conv_stack(VGG16_CFG, input_shape[0], batchnorm=batchnorm, scale=width)
     n = flat_features(convs, input_shape)
     hidden = max(1, round(512 * width))
@@ -103,11 +110,11 @@ def _vgg(num_classes: int, input_shape: tuple[int, ...], batchnorm: bool, width:
 @register_model("vgg16", "VGG-16, CIFAR variant (Garipov et al.), no BatchNorm",
                 test_kwargs={"width": 0.0625})
 def vgg16(*, num_classes: int, input_shape: tuple[int, ...], width: float = 1.0) -> nn.Module:
-    """VGG-16 for 32x32 inputs, as in seed 004's CIFAR-10 experiments."""
-    return _vgg(num_classes, input_shape, False, width)
+    """VGG-16 for 32x32 inputs, as in the CIFAR-10 experiments of Chao et al. 2020."""
+    return _vgg("vgg16", num_classes, input_shape, False, width)
 
 
 @register_model("vgg16_bn", "VGG-16 with BatchNorm, CIFAR variant", test_kwargs={"width": 0.0625})
 def vgg16_bn(*, num_classes: int, input_shape: tuple[int, ...], width: float = 1.0) -> nn.Module:
     """VGG-16 with BatchNorm after every convolution."""
-    return _vgg(num_classes, input_shape, True, width)
+    return _vgg("vgg16_bn", num_classes, input_shape, True, width)

@@ -1,9 +1,14 @@
-"""Fully connected networks: ``mlp`` (seed 000), ``lenet300_100`` (seeds 002, 003)."""
+"""Fully connected networks: ``mlp`` (Yaguchi et al. 2018), ``lenet300_100`` (LeCun et al. 1998).
+
+The LeNet-300-100 is the fully connected baseline of Dettmers & Zettlemoyer 2019 and Gale
+et al. 2019.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 from torch import Tensor, nn
 
@@ -17,7 +22,7 @@ _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "elu": 
 class MLP(nn.Module):
     """Flatten -> [Linear -> (BatchNorm1d) -> activation] x L -> Linear.
 
-    BatchNorm sits before the activation, as in seed 000. Hidden layers are ``hidden.0``,
+    BatchNorm sits before the activation, as in Yaguchi et al. 2018. Hidden layers are ``hidden.0``,
     ``hidden.1``...; each is an ``nn.Sequential`` whose first module is the Linear layer.
     """
 
@@ -54,26 +59,21 @@ class MLP(nn.Module):
         return self.out(self.hidden(x.flatten(1)))
 
 
-def _widths(widths: int | str | Sequence[int]) -> list[int]:
-    if isinstance(widths, int):
-        return [widths]
-    if isinstance(widths, str):
-        return [int(w) for w in widths.replace("x", ",").split(",") if w]
-    return [int(w) for w in widths]
-
-
 @register_model("mlp", "fully connected ReLU net; widths=1000 or widths=300,100; batchnorm=true")
 def mlp(
     *,
     num_classes: int,
     input_shape: tuple[int, ...],
-    widths: int | str | Sequence[int] = (1000,),
+    widths: Sequence[int] = (1000,),
     batchnorm: bool = False,
-    activation: str = "relu",
+    activation: Literal["relu", "tanh", "sigmoid", "elu"] = "relu",
 ) -> nn.Module:
-    """A multilayer perceptron (seed 000 uses one hidden layer of 1000 units)."""
+    """A multilayer perceptron (Yaguchi et al. 2018 use one hidden layer of 1000 units)."""
+    if min(widths) < 1:
+        raise ValueError(f"model 'mlp': option widths={list(widths)} must be positive integers "
+                         "(e.g. widths=300,100)")
     return MLP(
-        math.prod(input_shape), _widths(widths), num_classes,
+        math.prod(input_shape), widths, num_classes,
         batchnorm=batchnorm, activation=activation,
     )
 

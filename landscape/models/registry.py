@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
+from landscape.models._options import check_options, check_value
 from landscape.seeding import derive_seed
 
 __all__ = ["ModelEntry", "create_model", "list_models", "model_entry", "register_model"]
@@ -21,7 +22,10 @@ class ModelEntry:
 
     Attributes:
         name: registry name.
-        build: ``fn(*, num_classes, input_shape, **kw) -> nn.Module``.
+        build: ``fn(*, num_classes, input_shape, **kw) -> nn.Module``; each option is a
+            keyword-only argument whose type hint (``bool``, ``int``, ``float``, ``str``,
+            ``Literal[...]``, ``Sequence[int]``, optionally ``| None``) is checked by
+            :func:`create_model`.
         description: one line for ``--help`` and the README.
         test_kwargs: small settings that keep registry-wide tests fast (e.g. a narrow WRN).
 
@@ -87,7 +91,9 @@ def create_model(
         **kwargs: model options (``widths``, ``batchnorm``, ``depth``, ``width`` ...).
 
     Raises:
-        ValueError: unknown name, unknown option or impossible value.
+        ValueError: unknown name, unknown option, a value of the wrong type (the message
+            names the model, the option, the expected type and an example) or an
+            impossible value.
 
     >>> m = create_model("mlp", widths=[5], input_shape=(1, 2, 2), num_classes=3)
     >>> m(torch.zeros(4, 1, 2, 2)).shape
@@ -95,9 +101,15 @@ def create_model(
 
     """
     entry = model_entry(name)
+    num_classes = check_value(name, "num_classes", num_classes, int, 10)
     if num_classes < 1:
-        raise ValueError(f"num_classes must be a positive integer, got {num_classes}")
-    input_shape = tuple(int(s) for s in input_shape)
+        raise ValueError(f"model {name!r}: num_classes must be a positive integer, got "
+                         f"{num_classes}")
+    shape = check_value(name, "input_shape", input_shape, Sequence[int], (1, 28, 28))
+    if min(shape) < 1:
+        raise ValueError(f"model {name!r}: input_shape must hold positive sizes such as "
+                         f"1,28,28, got {input_shape!r}")
+    input_shape = tuple(shape)
     accepted = set(inspect.signature(entry.build).parameters)
     unknown = sorted(set(kwargs) - accepted)
     if unknown:
@@ -105,6 +117,7 @@ def create_model(
         raise ValueError(
             f"model {name!r} has no option(s) {unknown}; its options are {options}"
         )
+    kwargs = check_options(name, entry.build, kwargs)
     if seed is None:
         return entry.build(num_classes=num_classes, input_shape=input_shape, **kwargs)
     with torch.random.fork_rng(devices=[]):

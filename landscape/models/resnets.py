@@ -76,10 +76,19 @@ def wrn(
     """Wide residual network (Zagoruyko & Komodakis 2016)."""
     if len(input_shape) != 3:
         raise ValueError(f"model 'wrn' needs [C, H, W] inputs, got {input_shape}")
-    return WideResNet(int(depth), int(width), num_classes, input_shape[0], dropout)
+    if (depth - 4) % 6 != 0 or depth < 10:
+        raise ValueError(f"model 'wrn': option depth={depth} must be 6n + 4 with n >= 1 "
+                         "(e.g. depth=10, 16 or 28)")
+    if width < 1:
+        raise ValueError(f"model 'wrn': option width={width} must be a positive integer "
+                         "(e.g. width=10)")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"model 'wrn': option dropout={dropout} must be in [0, 1) "
+                         "(e.g. dropout=0.3)")
+    return WideResNet(depth, width, num_classes, input_shape[0], dropout)
 
 
-@register_model("resnet50", "torchvision ResNet-50 (ImageNet architecture, seed 004)")
+@register_model("resnet50", "torchvision ResNet-50 (ImageNet architecture, as in Chao et al. 2020)")
 def resnet50(*, num_classes: int, input_shape: tuple[int, ...]) -> nn.Module:
     """Torchvision's ResNet-50 (random init; no pretrained weights are fetched)."""
     from torchvision.models import resnet50 as tv_resnet50

@@ -55,8 +55,14 @@ def test_unknown_option_lists_the_models_options():
 def test_impossible_values_are_rejected():
     with pytest.raises(ValueError, match="6n \\+ 4"):
         create_model("wrn", depth=12, input_shape=(3, 32, 32))
-    with pytest.raises(ValueError, match="widths must be"):
+    with pytest.raises(ValueError, match=r"model 'mlp': option widths=\[0\] must be positive"):
         create_model("mlp", widths=[0])
+    with pytest.raises(ValueError, match=r"model 'basicnet': option width=-1\.0 must be a positive"):
+        create_model("basicnet", width=-1, input_shape=(3, 32, 32))
+    with pytest.raises(ValueError, match=r"model 'vgg16_bn': option width=0\.0 must be a positive"):
+        create_model("vgg16_bn", width=0, input_shape=(3, 32, 32))
+    with pytest.raises(ValueError, match=r"model 'mlp': num_classes must be a positive integer"):
+        create_model("mlp", num_classes=0)
     with pytest.raises(ValueError, match="side >= 32"):
         create_model("vgg16", input_shape=(1, 28, 28))
 
