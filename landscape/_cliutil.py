@@ -14,10 +14,14 @@ import torch
 __all__ = [
     "add_device_flag",
     "add_json_flag",
+    "add_progress_flag",
     "emit_json",
+    "int_at_least",
     "parse_kv",
     "parse_value",
+    "positive_float",
     "resolve_device",
+    "show_progress",
     "to_jsonable",
 ]
 
@@ -27,6 +31,59 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object on stdout (for scripts)"
     )
+
+
+def add_progress_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """Add ``--no-progress`` (progress bars go to stderr, and only when it is a terminal)."""
+    parser.add_argument(
+        "--no-progress", action="store_true",
+        help="no progress bars (they are shown on stderr only when it is a terminal)",
+    )
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    """Whether to draw progress bars: stderr is a terminal, no ``--json``/``--no-progress``."""
+    quiet = getattr(args, "json", False) or getattr(args, "no_progress", False)
+    return not quiet and sys.stderr.isatty()
+
+
+def int_at_least(low: int) -> Any:
+    """An ``argparse`` type: an integer >= ``low`` (argparse names the flag in its error).
+
+    >>> int_at_least(2)("21")
+    21
+    >>> int_at_least(2)("0")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: must be an integer >= 2, got '0'
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}")
+        return value
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def positive_float(text: str) -> float:
+    """An ``argparse`` type: a finite number > 0.
+
+    >>> positive_float("1e-3")
+    0.001
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
 
 
 def add_device_flag(parser: argparse.ArgumentParser, default: str = "auto") -> None:

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-from landscape._cliutil import add_device_flag, add_json_flag, emit_json, parse_kv, resolve_device
+from landscape._cliutil import (
+    add_device_flag,
+    add_json_flag,
+    add_progress_flag,
+    emit_json,
+    int_at_least,
+    parse_kv,
+    positive_float,
+    resolve_device,
+    show_progress,
+)
 from landscape.checkpoint import load_checkpoint
 from landscape.curves.fit import CurveFitConfig, LoadedCurve, fit_curve, load_curve
 from landscape.curves.results import along_cached
@@ -18,7 +27,7 @@ __all__ = ["register"]
 
 
 def _progress(args: argparse.Namespace) -> bool:
-    return not args.json and sys.stderr.isatty() and _is_main()
+    return show_progress(args) and _is_main()
 
 
 def _is_main() -> bool:
@@ -141,13 +150,15 @@ def _plane(args: argparse.Namespace) -> int:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("curve_dir", metavar="CURVE_DIR", help="directory of `landscape curve fit`")
     p.add_argument("--epoch", type=int, default=None, help="curve checkpoint (default: last)")
-    p.add_argument("--batch-size", type=int, default=1000, help="evaluation batch size")
+    p.add_argument("--batch-size", type=int_at_least(1), default=1000,
+                   help="evaluation batch size")
     p.add_argument("--data-root", default=None, help="where file-backed datasets live")
     p.add_argument("--figure", default=None, metavar="PATH", help="also draw the figure here")
     from landscape.store import add_store_flag
 
     add_store_flag(p)
     add_device_flag(p)
+    add_progress_flag(p)
     add_json_flag(p)
 
 
@@ -165,15 +176,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="epoch of B when it is a run directory (default: last)")
     fit.add_argument("--out", required=True, help="the curve's run directory")
     g = fit.add_argument_group("curve")
-    g.add_argument("--degree", type=int, default=2, help="K (2: quadratic, default)")
+    g.add_argument("--degree", type=int_at_least(2), default=2,
+                   help="K (2: quadratic, default)")
     g.add_argument("--kind", choices=("bezier", "chain"), default="bezier")
     g = fit.add_argument_group("optimisation (SGD, seed 004 / Garipov schedule)")
-    g.add_argument("--epochs", type=int, default=10)
-    g.add_argument("--lr", type=float, default=0.1)
+    g.add_argument("--epochs", type=int_at_least(1), default=10)
+    g.add_argument("--lr", type=positive_float, default=0.1)
     g.add_argument("--momentum", type=float, default=0.9)
     g.add_argument("--weight-decay", type=float, default=0.0,
                    help="wd of the 0.5 * wd * ||phi(t)||^2 term")
-    g.add_argument("--batch-size", type=int, default=128)
+    g.add_argument("--batch-size", type=int_at_least(1), default=128)
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--augment", choices=("crop_flip", "crop", "flip"), default=None)
     g.add_argument("--resume", action="store_true", help="continue the fit in --out")
@@ -182,16 +194,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--dataset-args", nargs="*", default=[], metavar="KEY=VALUE")
     g.add_argument("--data-root", default=None)
     add_device_flag(fit)
+    add_progress_flag(fit)
     add_json_flag(fit)
     fit.set_defaults(func=_fit)
 
     ev = csub.add_parser("eval", help="loss and error along the curve and the straight line")
     _common(ev)
-    ev.add_argument("--points", type=int, default=61, help="values of t (default 61)")
+    ev.add_argument("--points", type=int_at_least(2), default=61,
+                    help="values of t (default 61)")
     ev.set_defaults(func=_eval)
 
     pl = csub.add_parser("plane", help="loss and error over the plane through the bends")
     _common(pl)
-    pl.add_argument("--grid", type=int, default=21, help="points per axis (default 21)")
+    pl.add_argument("--grid", type=int_at_least(2), default=21,
+                    help="points per axis (default 21)")
     pl.add_argument("--margin", type=float, default=0.2, help="beyond [0, 1] (default 0.2)")
     pl.set_defaults(func=_plane)

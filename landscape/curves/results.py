@@ -18,7 +18,7 @@ import torch
 from landscape.checkpoint import state_digest
 from landscape.curves.evaluate import JobMap, evaluate_along
 from landscape.curves.fit import LoadedCurve
-from landscape.curves.plane import PLANE_FIELDS, plane_layout, run_grid
+from landscape.curves.plane import PLANE_FIELDS, grid_axis, plane_layout, run_grid
 from landscape.data import EvalSet
 
 __all__ = [
@@ -70,6 +70,8 @@ def along_cached(
         ``None`` where a ``CollectiveStore`` gives none (torchrun ranks > 0).
 
     """
+    if int(points) != points or points < 2:
+        raise ValueError(f"points must be an integer >= 2 (61 by default), got {points!r}")
     params = {**_question(loaded, train, test), "points": int(points)}
 
     def compute() -> dict[str, Any]:
@@ -86,6 +88,7 @@ def plane_partial(
     margin: float = 0.2,
 ) -> Any:
     """The store ``partial`` entry that holds (or will hold) the plane grid's values."""
+    grid_axis(grid, margin)  # refuses a grid < 2 or a negative margin, naming them
     params = {**_question(loaded, train, test), "grid": int(grid), "margin": float(margin)}
     fields = {f: ((int(grid), int(grid)), "float64") for f in PLANE_FIELDS}
     return store.partial(PLANE_NAME, params, curve_inputs(loaded),

@@ -8,16 +8,18 @@ optionally draw the figures and reduce the model.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 from landscape._cliutil import (
     add_device_flag,
     add_json_flag,
+    add_progress_flag,
     emit_json,
+    int_at_least,
     parse_kv,
     resolve_device,
+    show_progress,
 )
 from landscape.checkpoint import checkpoint_digest, load_checkpoint
 from landscape.data import EvalSet, dataset_from_config
@@ -42,7 +44,7 @@ def _run(args: argparse.Namespace) -> int:
                    subset=args.subset)
     store = open_store(args.store, ckpt_path)
     inputs = {"checkpoint": checkpoint_digest(ckpt_path)}
-    progress = not args.json and sys.stderr.isatty()
+    progress = show_progress(args)
     entry = stored_feature_statistics(store, model, data, inputs=inputs,
                                       num_classes=dataset.num_classes, xi=args.xi,
                                       progress=progress)
@@ -132,8 +134,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     data.add_argument("--data-root", default=None)
     data.add_argument("--split", choices=("train", "test"), default="train",
                       help="split of the pass (default %(default)s, as in the papers)")
-    data.add_argument("--subset", type=int, default=None, help="use N samples of the split")
-    data.add_argument("--batch-size", type=int, default=1000)
+    data.add_argument("--subset", type=int_at_least(1), default=None,
+                      help="use N samples of the split")
+    data.add_argument("--batch-size", type=int_at_least(1), default=1000)
     stats = p.add_argument_group("statistics")
     stats.add_argument("--xi", type=float, default=1e-6,
                        help="a unit's weights are zero below this L2 norm (default %(default)g)")
@@ -146,5 +149,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="write the table and histograms as PNG files to DIR")
     add_store_flag(p)
     add_device_flag(p)
+    add_progress_flag(p)
     add_json_flag(p)
     p.set_defaults(func=_run)

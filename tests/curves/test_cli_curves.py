@@ -100,3 +100,29 @@ def test_eval_of_a_non_curve_directory_is_a_clear_error(tmp_path, action, capsys
     (tmp_path / "run" / "config.json").write_text('{"model": "mlp"}')
     assert main(["curve", action, str(tmp_path / "run"), "--device", "cpu"]) == 2
     assert "is not a curve run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "flag"), [
+    (["plane", "CURVE", "--grid", "0"], "--grid"),
+    (["eval", "CURVE", "--points", "1"], "--points"),
+    (["fit", "A", "B", "--out", "O", "--lr", "-1"], "--lr"),
+    (["fit", "A", "B", "--out", "O", "--epochs", "0"], "--epochs"),
+])
+def test_impossible_sizes_are_refused_naming_the_flag(argv, flag, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["curve", *argv])
+    assert exc.value.code == 2
+    assert f"argument {flag}: must be" in capsys.readouterr().err
+
+
+def test_library_refuses_a_degenerate_grid_before_touching_the_store(tmp_path, bn_endpoints):
+    from landscape.curves import CurveFitConfig, fit_curve
+    from landscape.data import get_dataset
+
+    ds = get_dataset("synthetic", input_shape=[8], num_classes=4, num_train=60, num_test=30,
+                     noise=0.8, seed=3)
+    loaded = fit_curve(*bn_endpoints, tmp_path / "c", dataset=ds,
+                       config=CurveFitConfig(epochs=1, batch_size=30))
+    train = EvalSet(ds, "train", batch_size=30, dtype=loaded.curve.start.dtype)
+    with pytest.raises(ValueError, match="grid must be an integer >= 2"):
+        plane_cached(Store(tmp_path / "store"), loaded, train, train, grid=0)
