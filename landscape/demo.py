@@ -3,27 +3,39 @@
 From nothing, on the CPU: train SGD, a second SGD from another seed (a baseline) and gRDA at
 several ``mu`` from one seed on ``mnist5k``; compute top-k Hessian eigenpairs, fit a quadratic
 Bezier curve from SGD's minimum to each gRDA minimum and evaluate it and the straight line,
-evaluate a coarse plane, project ``w_gRDA - w_SGD`` on the top-k eigenspace epoch by epoch,
-compute the spectrum and the feature statistics; write everything to the result store and the
-figures to a folder, and print the directional-pruning verdict for every ``mu``.
+fit and evaluate the same between the two SGD runs as a control (the straight line between
+two SGD seeds rises: the instrument sees barriers), evaluate a plane, project
+``w_gRDA - w_SGD`` on the top-k eigenspace epoch by epoch, compute the spectrum and the
+feature statistics; write everything to the result store and the figures to a folder, and
+print the directional-pruning verdict for every ``mu``.
 
 Every step reuses what exists: finished runs are not retrained, fitted curves are not refitted
-and every analysis answers from the store, so a second demo computes nothing.
+and every analysis answers from the store, so a second demo computes nothing. The analyses use
+the command line's defaults (and the spectrum the flags :func:`spectrum_command` prints), so
+the README's commands on the demo's runs answer from the demo's store.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from landscape._cliutil import add_device_flag, add_json_flag, emit_json, resolve_device
+from landscape._cliutil import (
+    add_device_flag,
+    add_json_flag,
+    add_progress_flag,
+    emit_json,
+    resolve_device,
+    show_progress,
+)
+from landscape._demo_text import format_demo
 from landscape.checkpoint import checkpoint_digest, load_checkpoint
 from landscape.curvature.analysis import hessian_spectrum
 from landscape.curves import CurveFitConfig, load_curve
@@ -34,14 +46,19 @@ from landscape.stats._featurestore import stored_feature_statistics
 from landscape.stats.features import format_sparsity_table
 from landscape.store import Store
 from landscape.train import TrainConfig, run_name, train
-from landscape.verify import Thresholds, default_curve_dir, format_report, verify
+from landscape.verify import Thresholds, default_curve_dir, verify
 
-__all__ = ["PRESETS", "DemoPreset", "register", "run_demo"]
+__all__ = ["PRESETS", "DemoPreset", "format_demo", "register", "run_demo", "spectrum_command"]
 
 
 @dataclass(frozen=True)
 class DemoPreset:
-    """Everything the demo does, in one place (rerun any step with the CLI and these values)."""
+    """Everything the demo does, in one place (rerun any step with the CLI and these values).
+
+    The curve fit, the curve points, the plane and the top-k are the defaults of ``landscape
+    curve fit``, ``curve eval``, ``curve plane``, ``hessian``/``project`` and ``verify``; the
+    spectrum is cheaper than ``landscape spectrum``'s defaults (see :func:`spectrum_command`).
+    """
 
     dataset: str = "mnist5k"
     dataset_args: dict[str, Any] = field(default_factory=dict)
@@ -55,12 +72,13 @@ class DemoPreset:
     seed: int = 0
     baseline_seed: int = 1
     top_k: int = 10
-    curve_epochs: int = 8
+    curve: CurveFitConfig = field(default_factory=CurveFitConfig)
     points: int = 61
     grid: int = 21
     margin: float = 0.2
     slq_probes: int = 4
     slq_steps: int = 40
+    trace_probes: int = 80
     thresholds: Thresholds = field(default_factory=Thresholds)
 
 
@@ -73,9 +91,17 @@ PRESETS: dict[str, DemoPreset] = {
         dataset_args={"input_shape": [1, 4, 4], "num_classes": 3, "num_train": 96,
                       "num_test": 48},
         model_args={"widths": [12]}, epochs=2, batch_size=32, c=0.05, mus=(0.51, 0.6),
-        top_k=3, curve_epochs=2, points=5, grid=3, slq_probes=2, slq_steps=8,
+        top_k=3, curve=CurveFitConfig(epochs=2, batch_size=32), points=5, grid=3,
+        slq_probes=2, slq_steps=8, trace_probes=16,
     ),
 }
+
+
+def spectrum_command(run: str | Path, preset: str | DemoPreset = "mnist5k") -> str:
+    """The ``landscape spectrum`` command that answers from the demo's spectrum entry."""
+    p = PRESETS[preset] if isinstance(preset, str) else preset
+    return (f"landscape spectrum {run} --probes {p.slq_probes} --steps {p.slq_steps} "
+            f"--trace-probes {p.trace_probes}")
 
 
 def _configs(p: DemoPreset, device: str) -> dict[str, TrainConfig]:
@@ -87,6 +113,52 @@ def _configs(p: DemoPreset, device: str) -> dict[str, TrainConfig]:
         runs[f"grda_mu{mu:g}"] = replace(base, optimizer="grda",
                                          optimizer_args={"c": p.c, "mu": mu})
     return runs
+
+
+class _Tally:
+    """The store, counting the entries it answers and computes (for the stage lines)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store, self.found, self.computed = store, 0, 0
+
+    def get_or_compute(self, *args: Any, **kwargs: Any) -> Any:
+        entry = self.store.get_or_compute(*args, **kwargs)
+        if getattr(entry, "cached", False):
+            self.found += 1
+        else:
+            self.computed += 1
+        return entry
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+@contextmanager
+def _stage(log: Callable[[str], None], tally: _Tally, tag: str, start: str
+           ) -> Iterator[dict[str, str]]:
+    """Log ``[tag] start``, run the body, then ``[tag]`` what it computed and found."""
+    log(f"[{tag}] {start}")
+    before, began = (tally.computed, tally.found), time.perf_counter()
+    out: dict[str, str] = {}
+    yield out
+    computed, found = tally.computed - before[0], tally.found - before[1]
+    done = out.get("done") or (
+        f"computed {computed} result(s), {found} from the store" if computed
+        else f"{found} result(s) from the store" if found else "done")
+    result = out.get("result")
+    log(f"[{tag}] {done} in {time.perf_counter() - began:.1f} s"
+        + (f": {result}" if result else ""))
+
+
+def _fitted(folder: Path) -> bool:
+    run = RunDir(folder)
+    return run.exists() and run.last_epoch() == run.read_config().get("epochs")
+
+
+def _metrics_line(path: Path) -> str:
+    last = RunDir(path).read_metrics()[-1]
+    return (f"test acc {100 * last['test_acc']:.2f}%, "
+            f"{100 * last['sparsity']['global']:.1f}% zeros")
 
 
 def run_demo(
@@ -105,70 +177,98 @@ def run_demo(
         figures: folder of the figures.
         preset: a name of :data:`PRESETS` or a :class:`DemoPreset`.
         device: where to train and analyse.
-        progress: show progress bars on stderr.
-        log: where the step-by-step narration goes.
+        progress: show progress bars on stderr (inside every stage).
+        log: where the step-by-step narration goes (a line when each stage starts and one
+            with what it computed or found).
 
     Returns:
-        ``{"runs", "reports" (mu -> verify report), "spectrum", "features", "plane",
-        "figures", "seconds"}``.
+        ``{"dataset", "runs", "reports" (mu -> verify report, with the SGD-vs-SGD
+        ``control``), "control", "spectrum", "features", "plane", "figures", "seconds"}``.
     """
     start = time.perf_counter()
     p = PRESETS[preset] if isinstance(preset, str) else preset
     out, figures = Path(out), Path(figures)
     dev = torch.device(device)
-    store = Store(out / "store")
+    store = _Tally(Store(out / "store"))
 
     runs: dict[str, Path] = {}
     for label, cfg in _configs(p, str(dev)).items():
         path = out / (run_name(cfg) + (f"_seed{cfg.seed}" if label == "sgd_baseline" else ""))
         done = RunDir(path).last_epoch() == cfg.epochs
-        log(f"[train] {label}: {'found' if done else 'training'} {path}")
-        if not done:
-            train(cfg, path, resume=RunDir(path).exists(), progress=progress)
+        with _stage(log, store, f"train {label}", f"seed {cfg.seed}, {cfg.epochs} epochs "
+                    f"-> {path}") as st:
+            if not done:
+                train(cfg, path, resume=RunDir(path).exists(), progress=progress)
+            st["done"] = "found finished" if done else "trained"
+            st["result"] = _metrics_line(path)
         runs[label] = path
 
-    fit = CurveFitConfig(epochs=p.curve_epochs, batch_size=p.batch_size, lr=p.lr, seed=p.seed)
     reports: dict[str, Any] = {}
     for mu in p.mus:
         label = f"grda_mu{mu:g}"
-        log(f"[verify] SGD vs gRDA mu={mu:g}: Hessian top-{p.top_k}, curve, projections")
-        reports[f"{mu:g}"] = verify(store, runs["sgd"], runs[label],
-                                    baseline_run=runs["sgd_baseline"], top_k=p.top_k, fit=fit,
-                                    points=p.points, thresholds=p.thresholds, device=dev,
-                                    progress=progress)
+        curves = [default_curve_dir(runs["sgd"], runs[label]),
+                  default_curve_dir(runs["sgd"], runs["sgd_baseline"])]
+        to_fit = [c.name for c in curves if not _fitted(c)]
+        with _stage(log, store, f"verify mu={mu:g}",
+                    f"SGD vs gRDA: Hessian top-{p.top_k}, projections per epoch, curve and "
+                    "line (and the SGD-vs-SGD control)"
+                    + (f"; fitting {', '.join(to_fit)}" if to_fit else "")) as st:
+            r = verify(store, runs["sgd"], runs[label], baseline_run=runs["sgd_baseline"],
+                       top_k=p.top_k, fit=p.curve, points=p.points, thresholds=p.thresholds,
+                       device=dev, progress=progress)
+            c, v = r["connectivity"], r["verdict"]
+            st["result"] = (f"barrier curve {c['curve_barrier']:.3f}, line "
+                            f"{c['line_barrier']:.3f}; "
+                            + next(row["finding"] for row in v["criteria"]
+                                   if row["name"] == "flat_directions")
+                            + f"; verdict {'YES' if v['directional_pruning'] else 'no'}")
+        reports[f"{mu:g}"] = r
 
     config = RunDir(runs["sgd"]).read_config()
     dataset = dataset_from_config(config)
     train_set = EvalSet(dataset, "train", batch_size=1000, device=dev)
     test_set = EvalSet(dataset, "test", batch_size=1000, device=dev)
     plane_mu = f"{p.mus[-1]:g}"
-    log(f"[plane] {p.grid}x{p.grid} grid through SGD, the bend and gRDA mu={plane_mu}")
-    loaded = load_curve(default_curve_dir(runs["sgd"], runs[f"grda_mu{plane_mu}"]), device=dev)
-    plane = plane_cached(store, loaded, train_set, test_set, grid=p.grid, margin=p.margin,
-                         progress=progress)
-    along = along_cached(store, loaded, train_set, test_set, points=p.points)
+    with _stage(log, store, "plane", f"{p.grid}x{p.grid} grid through SGD, the bend and gRDA "
+                f"mu={plane_mu}") as st:
+        loaded = load_curve(default_curve_dir(runs["sgd"], runs[f"grda_mu{plane_mu}"]),
+                            device=dev)
+        plane = plane_cached(store, loaded, train_set, test_set, grid=p.grid, margin=p.margin,
+                             progress=progress)
+        along = along_cached(store, loaded, train_set, test_set, points=p.points)
+        st["done"] = (f"computed {plane['computed']} of {p.grid ** 2} points"
+                      if plane["computed"] else "found in the store")
+        st["result"] = f"min train loss {float(plane['train_loss'].min()):.4g}"
 
     sgd_final = RunDir(runs["sgd"]).checkpoint_path(p.epochs)
-    log("[spectrum] SLQ spectral density and Hutchinson trace at the SGD minimum")
-    spectrum = hessian_spectrum(store, load_checkpoint(sgd_final).build_model(dev), train_set,
-                                inputs={"checkpoint": checkpoint_digest(sgd_final)},
-                                num_probes=p.slq_probes, num_steps=p.slq_steps,
-                                trace_probes=2 * p.slq_steps, progress=progress)
+    with _stage(log, store, "spectrum", "SLQ spectral density and Hutchinson trace at the "
+                "SGD minimum") as st:
+        spectrum = hessian_spectrum(store, load_checkpoint(sgd_final).build_model(dev),
+                                    train_set, inputs={"checkpoint": checkpoint_digest(sgd_final)},
+                                    num_probes=p.slq_probes, num_steps=p.slq_steps,
+                                    trace_probes=p.trace_probes, progress=progress)
+        st["result"] = f"trace {float(spectrum['trace']):.4g}"
 
-    log("[features] dead units, universality, specialisation, unit norms")
     features = {}
     for label in ("sgd", f"grda_mu{plane_mu}"):
-        ckpt = RunDir(runs[label]).checkpoint_path(p.epochs)
-        features[label] = stored_feature_statistics(
-            store, load_checkpoint(ckpt).build_model(dev), train_set,
-            inputs={"checkpoint": checkpoint_digest(ckpt)}, num_classes=dataset.num_classes,
-        ).read_all()
+        with _stage(log, store, f"features {label}", "dead units, universality, "
+                    "specialisation, unit norms"):
+            ckpt = RunDir(runs[label]).checkpoint_path(p.epochs)
+            features[label] = stored_feature_statistics(
+                store, load_checkpoint(ckpt).build_model(dev), train_set,
+                inputs={"checkpoint": checkpoint_digest(ckpt)},
+                num_classes=dataset.num_classes, progress=progress,
+            ).read_all()
 
-    paths = _figures(figures, runs, reports, plane, along, spectrum, features)
+    with _stage(log, store, "figures", f"into {figures}") as st:
+        paths = _figures(figures, runs, reports, plane, along, spectrum, features)
+        st["done"] = f"wrote {len(paths)} figures"
+    control = reports[f"{p.mus[0]:g}"]["control"]
     return {
         "dataset": p.dataset,
         "runs": {k: str(v) for k, v in runs.items()},
         "reports": reports,
+        "control": {k: control[k] for k in ("curve_dir", "curve_barrier", "line_barrier")},
         "spectrum": {"trace": float(spectrum["trace"]), "key": spectrum.key},
         "features": {k: format_sparsity_table(v) for k, v in features.items()},
         "plane": {"key": plane["key"], "complete": bool(plane["complete"]),
@@ -209,36 +309,11 @@ def _figures(folder: Path, runs, reports, plane, along, spectrum, features) -> l
     return paths
 
 
-def format_demo(result: dict[str, Any]) -> str:
-    """Terminal summary: one verdict table for all ``mu`` and the last report in full."""
-    lines = ["", "=" * 78, f"Directional pruning on {result['dataset']}: SGD vs gRDA, one seed, "
-             "one minibatch sequence", "=" * 78,
-             f"{'mu':>6}{'acc SGD':>9}{'acc gRDA':>10}{'sparsity':>10}{'barrier':>9}"
-             f"{'line':>8}{'share':>10}{'random':>10}  verdict"]
-    for mu, r in result["reports"].items():
-        runs, c, pr = r["runs"], r["connectivity"], r["projection"]
-        lines.append(
-            f"{mu:>6}{runs['sgd']['test_acc']:>9.4f}{runs['grda']['test_acc']:>10.4f}"
-            f"{runs['grda']['sparsity']:>10.3f}{c['curve_barrier']:>9.4f}"
-            f"{c['line_barrier']:>8.3f}{pr['share'][-1]:>10.2e}{pr['random_expected']:>10.2e}"
-            f"  {'YES' if r['verdict']['directional_pruning'] else 'no'}"
-        )
-    last = list(result["reports"])[-1]
-    lines += ["", f"Full report for mu={last}:", "", format_report(result["reports"][last]), ""]
-    for label, table in result["features"].items():
-        lines += [f"Feature sparsity ({label}):", table, ""]
-    lines += [f"Hessian trace at the SGD minimum (Hutchinson): {result['spectrum']['trace']:.4g}",
-              "", "Figures:"] + [f"  {f}" for f in result["figures"]]
-    lines.append(f"\ndone in {result['seconds']:.1f} s")
-    return "\n".join(lines)
-
-
 def _run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
-    quiet = args.json
     result = run_demo(args.out, args.figures, preset=args.preset, device=device,
-                      progress=not quiet and sys.stderr.isatty(),
-                      log=(lambda s: None) if quiet else (lambda s: print(s, flush=True)))
+                      progress=show_progress(args),
+                      log=(lambda s: None) if args.json else (lambda s: print(s, flush=True)))
     if args.json:
         emit_json(result)
     else:
@@ -254,5 +329,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--figures", default="figures/demo", help="where figures are written")
     p.add_argument("--preset", choices=sorted(PRESETS), default="mnist5k")
     add_device_flag(p)
+    add_progress_flag(p)
     add_json_flag(p)
     p.set_defaults(func=_run)

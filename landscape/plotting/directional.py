@@ -1,4 +1,4 @@
-"""Figures of the directional-pruning analysis (seed 004 Fig. 3 and Fig. 6) and the report.
+"""Figures of the directional-pruning analysis (Chao et al. 2020, Fig. 3 and 6), the report.
 
 Plotting never computes: every function takes results (metrics rows, projection results,
 the :func:`landscape.verify.verify` report) and draws them.
@@ -18,7 +18,7 @@ __all__ = ["plot_projection", "plot_report", "plot_training"]
 
 
 def plot_training(runs: Mapping[str, Sequence[Mapping[str, Any]]]) -> Figure:
-    """Test accuracy and weight sparsity against epoch, one line per run (seed 004 Fig. 3).
+    """Test accuracy and weight sparsity against epoch, one line per run (Chao et al. 2020, Fig. 3).
 
     Args:
         runs: label -> metric rows (``RunDir.read_metrics()``).
@@ -36,7 +36,7 @@ def plot_training(runs: Mapping[str, Sequence[Mapping[str, Any]]]) -> Figure:
 
 
 def plot_projection(projections: Mapping[str, Mapping[str, Any]]) -> Figure:
-    """Share of ``w_gRDA - w_SGD`` in the top-k eigenspace against epoch (seed 004 Fig. 6).
+    """Share of ``w_gRDA - w_SGD`` in the top-k eigenspace per epoch (Chao et al. 2020, Fig. 6).
 
     Args:
         projections: label (e.g. ``"mu=0.51"``) -> a
@@ -62,16 +62,32 @@ def plot_projection(projections: Mapping[str, Mapping[str, Any]]) -> Figure:
 
 
 def plot_report(report: Mapping[str, Any], folder: str | Path) -> list[Path]:
-    """Write the figures of a :func:`landscape.verify.verify` report into ``folder``."""
+    """Write the figures of a :func:`landscape.verify.verify` report into ``folder``.
+
+    ``projection.png`` (the shares per epoch with their baselines) and
+    ``connectivity_and_curvature.png``: the train loss along the fitted curve and the
+    straight line from SGD (t = 0) to gRDA (t = 1), with the SGD-vs-SGD control dashed when
+    the report has one, and the top eigenvalues at both minima.
+    """
     folder = Path(folder)
     paths = [save_figure(plot_projection({"gRDA": report["projection"]}),
                          folder / "projection.png")]
     c = report["connectivity"]
     fig, axes = new_figure(2)
-    axes[0, 0].plot(c["t"], c["curve_train_loss"], label="Bezier curve")
-    axes[0, 0].plot(c["t"], c["line_train_loss"], label="straight line")
-    axes[0, 0].set(xlabel="t (0: SGD, 1: gRDA)", ylabel="train loss", title="connectivity")
-    axes[0, 0].legend(fontsize=7)
+    ax = axes[0, 0]
+    ax.plot(c["t"], c["curve_train_loss"], color="C0",
+            label=f"SGD-gRDA curve (barrier {c['curve_barrier']:.3g})")
+    ax.plot(c["t"], c["line_train_loss"], color="C1",
+            label=f"SGD-gRDA line (barrier {c['line_barrier']:.3g})")
+    control = report.get("control")
+    if control:
+        ax.plot(control["t"], control["curve_train_loss"], color="C0", ls="--",
+                label=f"SGD-SGD curve, control ({control['curve_barrier']:.3g})")
+        ax.plot(control["t"], control["line_train_loss"], color="C1", ls="--",
+                label=f"SGD-SGD line, control ({control['line_barrier']:.3g})")
+    ax.set(xlabel="t (0: SGD, 1: gRDA or the other SGD seed)", ylabel="train loss (nats)",
+           title="connectivity (barriers in nats)")
+    ax.legend(fontsize=7)
     k = report["curvature"]
     idx = range(1, len(k["sgd_eigenvalues"]) + 1)
     axes[0, 1].plot(idx, k["sgd_eigenvalues"], "o-", label="SGD")

@@ -1,22 +1,30 @@
-"""``landscape project SGD_RUN GRDA_RUN [GRDA_RUN ...]``: the seed 004 Fig. 6 analysis."""
+"""``landscape project SGD_RUN GRDA_RUN [GRDA_RUN ...]``: Chao et al. 2020, Fig. 6 (thin)."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from landscape._cliutil import add_device_flag, add_json_flag, emit_json, resolve_device
+from landscape._cliutil import (
+    add_device_flag,
+    add_json_flag,
+    add_progress_flag,
+    emit_json,
+    resolve_device,
+    show_progress,
+)
 from landscape.data import EvalSet, dataset_from_config
 from landscape.rundir import RunDir
-from landscape.stats.trajectory import check_same_experiment, projection_over_epochs
+from landscape.stats.trajectory import check_roles, check_same_experiment, projection_over_epochs
 from landscape.store import add_store_flag, open_store
 
 __all__ = ["register"]
 
 
 def _run(args: argparse.Namespace) -> int:
-    for run in args.grda_runs:  # refuse any mismatched run before computing anything
+    # refuse any run in the wrong role or of another experiment before computing anything
+    check_roles(args.sgd_run, args.grda_runs, baseline_run=args.baseline_run)
+    for run in args.grda_runs:
         check_same_experiment(Path(args.sgd_run), Path(run), same_seed=True)
     if args.baseline_run:
         check_same_experiment(Path(args.sgd_run), Path(args.baseline_run), same_seed=False)
@@ -26,7 +34,7 @@ def _run(args: argparse.Namespace) -> int:
     data = EvalSet(dataset, "train", batch_size=args.batch_size, device=device,
                    subset=args.subset)
     store = open_store(args.store, Path(args.sgd_run))
-    progress = not args.json and sys.stderr.isatty()
+    progress = show_progress(args)
     results = {
         Path(run).name: projection_over_epochs(
             store, args.sgd_run, run, data, top_k=args.top_k, epochs=args.epochs,
@@ -63,16 +71,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add ``landscape project``."""
     p = sub.add_parser(
         "project", help="share of w_gRDA - w_SGD in the top-k Hessian eigenspace, per epoch",
+        description="Share of w_gRDA(e) - w_SGD(e) in the top-k Hessian eigenspace at "
+                    "w_SGD(e), epoch by epoch (Chao et al. 2020, Fig. 6), beside a random "
+                    "direction (k/P) and, with --baseline-run, two SGD runs from different "
+                    "seeds. SGD_RUN must be an SGD run and each GRDA_RUN a gRDA run of the "
+                    "same seed (read from their config.json).",
     )
-    p.add_argument("sgd_run", metavar="SGD_RUN")
-    p.add_argument("grda_runs", metavar="GRDA_RUN", nargs="+")
+    p.add_argument("sgd_run", metavar="SGD_RUN", help="run trained with SGD")
+    p.add_argument("grda_runs", metavar="GRDA_RUN", nargs="+",
+                   help="runs trained with gRDA, same seed as SGD_RUN")
     p.add_argument("--top-k", type=int, default=10)
     p.add_argument("--epochs", type=int, nargs="+", help="epochs (default: all shared but 0)")
-    p.add_argument("--baseline-run", help="second SGD run from another seed (baseline)")
+    p.add_argument("--baseline-run", metavar="SGD_RUN_2",
+                   help="SGD run from another seed (the SGD-vs-SGD baseline)")
     p.add_argument("--subset", type=int, help="training samples in the Hessian (default all)")
     p.add_argument("--batch-size", type=int, default=1000, help="evaluation batch size")
-    p.add_argument("--figures", help="write the Fig. 6 style figure into this folder")
+    p.add_argument("--figures", metavar="DIR", help="write the Fig. 6 style figure into DIR")
     add_store_flag(p)
     add_device_flag(p)
+    add_progress_flag(p)
     add_json_flag(p)
     p.set_defaults(func=_run)

@@ -1,13 +1,15 @@
 """Projection of ``w_gRDA(e) - w_SGD(e)`` on the top-k Hessian eigenspace, epoch by epoch.
 
-Seed 004 Sec. 4.3 (eq. 13), DESIGN 4.6: for each epoch ``e`` two runs share (same seed, same
-minibatches, different optimizers), take the top-k eigenvectors ``V_k`` of the full
-training-loss Hessian at ``w_SGD(e)`` (cached ``hessian.topk`` entries) and report the share
-of ``delta = w_gRDA(e) - w_SGD(e)`` in their span (:func:`landscape.stats.projection.project`).
+Chao et al. 2020 (Sec. 4.3, eq. 13, Fig. 6): for each epoch ``e`` two runs share (same seed,
+same minibatches, different optimizers), take the top-k eigenvectors ``V_k`` (orthonormal
+columns) of the full training-loss Hessian at ``w_SGD(e)`` (cached ``hessian.topk`` entries)
+and report the share of ``delta = w_gRDA(e) - w_SGD(e)`` in their span::
 
-Two baselines let a reader judge "low": the share of isotropic random directions (``k / P``
-in expectation) and, when a second SGD run from another seed is given, the share of
-``w_SGD'(e) - w_SGD(e)``.
+    share = ||V_k^T delta||^2 / ||delta||^2      (ratio = sqrt(share))
+
+(:func:`landscape.stats.projection.project`). Two baselines let a reader judge "low": the
+share of isotropic random directions (``k / P`` in expectation, ``P`` parameters) and, when a
+second SGD run from another seed is given, the share of ``w_SGD'(e) - w_SGD(e)``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 
 from landscape.checkpoint import (
     Checkpoint,
@@ -33,6 +36,7 @@ from landscape.stats.projection import project, random_direction_shares
 
 __all__ = [
     "PROJECTION_NAME",
+    "check_roles",
     "check_same_experiment",
     "common_epochs",
     "projection_over_epochs",
@@ -56,8 +60,9 @@ def common_epochs(*runs: str | Path) -> list[int]:
     return sorted(set.intersection(*sets)) if sets else []
 
 
-# What two runs must share for w_gRDA(e) - w_SGD(e) to mean anything (DESIGN 3.1): the same
-# model, data and minibatch sequence. The baseline run differs in the seed only.
+# What two runs must share for w_gRDA(e) - w_SGD(e) to mean anything: the same model, data
+# and minibatch sequence (Chao et al. 2020, Sec. 4.3, compare the two optimizers from one
+# initialisation on one sequence of minibatches). The baseline run differs in the seed only.
 _SHARED = ("model", "model_kwargs", "dataset_spec", "batch_size", "augment", "drop_last")
 
 
@@ -75,13 +80,66 @@ def check_same_experiment(reference: Path, other: Path, *, same_seed: bool) -> N
                    "the same model and data (only the seed differs)")
             raise ValueError(
                 f"runs {reference} and {other} differ in {key!r} ({a.get(key)!r} vs "
-                f"{b.get(key)!r}); comparing their weights needs {why} (DESIGN 3.1)"
+                f"{b.get(key)!r}); comparing their weights needs {why}"
             )
     if not same_seed and a.get("seed") == b.get("seed"):
         raise ValueError(
             f"the baseline run {other} has the same seed ({a.get('seed')}) as {reference}: "
             "the SGD-vs-SGD baseline needs a run from another seed"
         )
+
+
+def _optimizer(run: Path) -> tuple[str | None, str | None]:
+    """``(optimizer, sparsifier)`` a run was trained with, as its ``config.json`` records."""
+    config = RunDir(run).read_config()
+    return config.get("optimizer"), config.get("prune")
+
+
+def _trained_with(optimizer: str | None, prune: str | None) -> str:
+    if optimizer is None:
+        return "no optimizer (its config.json records none: is it a training run?)"
+    return repr(optimizer) + (f" and the {prune!r} sparsifier" if prune else "")
+
+
+def check_roles(
+    sgd_run: str | Path,
+    grda_runs: Sequence[str | Path],
+    *,
+    baseline_run: str | Path | None = None,
+) -> None:
+    """Raise unless ``sgd_run`` (and ``baseline_run``) are SGD runs and every ``grda_runs`` gRDA.
+
+    The analyses label their arguments by position (``w_gRDA - w_SGD``, the verdict's "sgd"
+    and "grda"), so swapped arguments would be reported under each other's names. Each run's
+    optimizer is read from its ``config.json``; a run trained with a sparsifier (magnitude
+    pruning, sparse momentum) is neither plain SGD nor plain gRDA.
+
+    Raises:
+        ValueError: naming the first and the offending run with their optimizers.
+        FileNotFoundError: a path is not a run directory.
+    """
+    sgd_run = Path(sgd_run)
+    sgd = _optimizer(sgd_run)
+    others = [(Path(r), "gRDA", "grda", "GRDA_RUN") for r in grda_runs]
+    if baseline_run is not None:
+        others.append((Path(baseline_run), "SGD", "sgd", "--baseline-run"))
+    found = [(Path(r), _optimizer(Path(r))) for r, *_ in others]
+    if sgd != ("sgd", None):
+        swapped = any(opt == ("sgd", None) for _, opt in found[: len(grda_runs)])
+        fix = ("swap them: the SGD run comes first (SGD_RUN GRDA_RUN)" if swapped and
+               sgd == ("grda", None) else "pass a run trained with --optimizer sgd first")
+        second = (f" and {found[0][0]} with {_trained_with(*found[0][1])}" if found else "")
+        raise ValueError(
+            f"SGD_RUN must be a plain SGD run: {sgd_run} was trained with "
+            f"{_trained_with(*sgd)}{second}; {fix}"
+        )
+    for (path, role, name, flag), (_, opt) in zip(others, found):
+        if opt != (name, None):
+            raise ValueError(
+                f"{flag} must be a plain {role} run: {path} was trained with "
+                f"{_trained_with(*opt)} (SGD_RUN {sgd_run} with {_trained_with(*sgd)}); "
+                f"pass a run trained with --optimizer {name}"
+            )
 
 
 def _delta(a: Checkpoint, b: Path, names: tuple[str, str]) -> torch.Tensor:
@@ -148,7 +206,7 @@ def projection_over_epochs(
         random_probes: random directions for the random baseline.
         tol: relative Ritz residual tolerance of the eigenpairs.
         device: where the Hessian is computed (default: the evaluation set's device).
-        progress: show progress on stderr.
+        progress: show progress on stderr (epochs, and the Lanczos iterations inside).
 
     Returns:
         ``{"epochs", "ratio", "share", "per_vector" [E, k], "delta_norm", "eigenvalues"
@@ -156,9 +214,12 @@ def projection_over_epochs(
         "converged" (eigenpairs within tolerance, per epoch), "num_parameters", "top_k"}``.
 
     Raises:
-        ValueError: no common epoch, or a requested epoch missing from a run.
+        ValueError: a run trained with another optimizer than its role says (see
+            :func:`check_roles`), runs of different experiments, no common epoch, or a
+            requested epoch missing from a run; all before anything is computed.
     """
     sgd_run, grda_run = Path(sgd_run), Path(grda_run)
+    check_roles(sgd_run, [grda_run], baseline_run=baseline_run)
     runs = [sgd_run, grda_run] + ([Path(baseline_run)] if baseline_run is not None else [])
     available = common_epochs(*runs)
     if epochs is None:
@@ -174,7 +235,7 @@ def projection_over_epochs(
         check_same_experiment(sgd_run, Path(baseline_run), same_seed=False)
     device = torch.device(device) if device is not None else data.device
     rows: list[dict[str, Any]] = []
-    for epoch in epochs:
+    for epoch in tqdm(epochs, desc="projection epochs", disable=not progress, leave=False):
         sgd_ckpt = RunDir(sgd_run).checkpoint_path(epoch)
         grda_ckpt = RunDir(grda_run).checkpoint_path(epoch)
         inputs = {"sgd": checkpoint_digest(sgd_ckpt), "grda": checkpoint_digest(grda_ckpt)}

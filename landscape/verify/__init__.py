@@ -1,0 +1,38 @@
+"""Does gRDA perform directional pruning here? The evidence and a verdict (Chao et al. 2020).
+
+Directional pruning (Chao et al. 2020, Sec. 1-2) means the sparse minimum found by gRDA lies
+in the same valley as SGD's and differs from it mainly along flat directions. The evidence:
+
+1. **Accuracy and sparsity** of both final minima: gRDA sparse at comparable test accuracy.
+2. **Connectivity**: the train-loss barrier on the fitted quadratic Bezier curve between the
+   two minima (Garipov et al. 2018; same valley when low), and the straight line's barrier,
+   which says whether the line is flat too. With a baseline run, the same for two SGD runs
+   from different seeds: a control showing that the instrument sees a barrier.
+3. **Direction**: the share of ``w_gRDA - w_SGD`` in the top-k Hessian eigenspace at
+   ``w_SGD`` (low: the difference avoids sharp directions), against a random direction
+   (``k/P``) and, when given, the difference between two SGD runs from different seeds.
+4. **Curvature** at both minima: their top-k eigenvalues.
+
+The package is split by responsibility: :mod:`~landscape.verify.evidence` gathers the
+numbers, :mod:`~landscape.verify.judgement` applies the :class:`Thresholds`,
+:mod:`~landscape.verify.report` writes the text and :mod:`~landscape.verify.cli` registers
+``landscape verify``. Accuracies, errors and sparsities are fractions in every result.
+"""
+
+from landscape.verify.cli import register
+from landscape.verify.evidence import connectivity, default_curve_dir, verify
+from landscape.verify.judgement import THRESHOLD_HELP, Thresholds, judge
+from landscape.verify.report import format_barriers, format_criteria, format_report
+
+__all__ = [
+    "THRESHOLD_HELP",
+    "Thresholds",
+    "connectivity",
+    "default_curve_dir",
+    "format_barriers",
+    "format_criteria",
+    "format_report",
+    "judge",
+    "register",
+    "verify",
+]
