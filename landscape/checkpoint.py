@@ -1,9 +1,18 @@
-"""Checkpoints: atomic save, safe load, parameter dicts and flat vectors.
+"""Checkpoints: atomic save, safe load, verified content, parameter dicts and flat vectors.
 
 A checkpoint holds only tensors and plain Python values, so it loads with
 ``torch.load(..., weights_only=True)``; a file that would need full unpickling is refused and
 nothing in it is executed. Writes go to a temporary file that is fsynced and renamed, so a
 killed process leaves the previous checkpoint intact.
+
+Since format version 2 a payload carries two SHA-256 digests (``digests``): ``state``, the
+:func:`state_digest` of the model state, and ``rest``, that of everything else (optimizer
+state, RNG states, config, metrics). ``torch.load`` checks no CRC, so without them a flipped
+byte in the tensor data loads silently as a changed weight; :func:`load_checkpoint` recomputes
+both and refuses a mismatch. The optimizer state is covered because resuming from a damaged
+accumulator or momentum buffer corrupts every later epoch without a trace, but it stays out of
+the cache identity (equal weights share analyses). :func:`checkpoint_digest` reads the stored
+``state`` digest and hashes no tensor. Version 1 files (no digests) load unverified.
 
 Parameters are addressed as a dict ``name -> tensor`` in ``model.named_parameters()`` order;
 a flat vector is their concatenation in that order.
@@ -11,8 +20,6 @@ a flat vector is their concatenation in that order.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import pickle
 import re
@@ -26,6 +33,14 @@ import torch
 from torch import Tensor, nn
 
 from landscape import __version__
+from landscape._digest import (
+    identity_digest,
+    payload_digests,
+    plain,
+    rest_digest,
+    state_digest,
+    stored_identity,
+)
 from landscape._io import atomic_path
 from landscape._types import ParamDict
 from landscape.models import create_model
@@ -46,7 +61,8 @@ __all__ = [
 ]
 
 FORMAT = "landscape-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_DIGESTED_SINCE = 2  # the first version whose files must carry their digests
 
 
 class CheckpointError(ValueError):
@@ -115,15 +131,6 @@ class Checkpoint:
         return f"{self.model_name} epoch {self.epoch} step {self.step}, {n:,} parameters"
 
 
-def _plain(value: Any) -> Any:
-    """Convert tuples to lists recursively so configs survive a JSON round trip unchanged."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
 def save_checkpoint(
     path: str | Path,
     model: nn.Module,
@@ -137,7 +144,7 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write a checkpoint atomically and return its path.
+    """Write a checkpoint atomically, with the digests of its content, and return its path.
 
     Args:
         path: destination file (``RUN/epoch_0001.pt`` by convention).
@@ -156,16 +163,17 @@ def save_checkpoint(
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "library_version": __version__,
-        "model": {"name": model_name, "kwargs": _plain(dict(model_kwargs))},
+        "model": {"name": model_name, "kwargs": plain(dict(model_kwargs))},
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "param_names": [n for n, _ in model.named_parameters()],
         "epoch": int(epoch),
         "step": int(step),
-        "config": _plain(dict(config or {})),
-        "metrics": _plain(dict(metrics or {})),
+        "config": plain(dict(config or {})),
+        "metrics": plain(dict(metrics or {})),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "extra": dict(extra or {}),
     }
+    payload["digests"] = payload_digests(payload)
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
     return Path(path)
@@ -182,11 +190,12 @@ def _first_line(exc: BaseException) -> str:
 
 
 def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> Checkpoint:
-    """Load a checkpoint safely (``weights_only=True``).
+    """Load a checkpoint safely (``weights_only=True``) and verify its digests.
 
     Raises:
         CheckpointError: the file is missing, would need full unpickling (unsafe: it is
-            refused and nothing in it runs), is corrupt or truncated, or is not a landscape
+            refused and nothing in it runs), is corrupt or truncated, its content differs from
+            the digests stored in it ("checksum mismatch"), or it is not a landscape
             checkpoint of a format version this library reads.
 
     """
@@ -204,6 +213,7 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
             "is corrupt, truncated or another kind of file; checkpoints are written by "
             "`landscape train` or landscape.checkpoint.save_checkpoint"
         )
+    key = _file_key(path)  # the file version read, taken before reading
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -221,19 +231,11 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
             "interrupted write never replaces a good checkpoint here, so use the previous "
             "epoch's file"
         ) from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        keys = list(payload)[:5] if isinstance(payload, dict) else type(payload).__name__
-        raise CheckpointError(
-            f"{path} is not a landscape checkpoint (found {keys}); checkpoints are written by "
-            "`landscape train` or landscape.checkpoint.save_checkpoint"
-        )
-    version = payload.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path} has checkpoint format version {version}, written by landscape "
-            f"{payload.get('library_version')}; this is landscape {__version__}, which reads "
-            f"up to version {FORMAT_VERSION}: upgrade landscape"
-        )
+    _check_format(path, payload)
+    state = _verify(path, payload)
+    if key is not None and key == _file_key(path):  # not replaced meanwhile: memoise identity
+        _DIGEST_CACHE[key] = identity_digest(payload["model"]["name"], payload["model"]["kwargs"],
+                                             state)
     return Checkpoint(
         model_name=payload["model"]["name"],
         model_kwargs=dict(payload["model"]["kwargs"]),
@@ -249,22 +251,77 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
     )
 
 
-def state_digest(tensors: Mapping[str, Tensor]) -> str:
-    """SHA-256 over names, dtypes, shapes and bytes of the tensors, in sorted name order.
+_REQUIRED = ("model", "state_dict", "param_names", "epoch", "step")
 
-    Two checkpoints with the same model state have the same digest whatever else they hold
-    (optimizer state, metrics), so analyses of equal weights share cache entries.
 
-    >>> a = {"w": torch.ones(2)}
-    >>> state_digest(a) == state_digest({"w": torch.ones(2)}) != state_digest({"w": torch.zeros(2)})
-    True
+def _check_format(path: Path, payload: Any) -> None:
+    """Refuse a payload that is not a landscape checkpoint of a version this library reads."""
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        keys = list(payload)[:5] if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointError(
+            f"{path} is not a landscape checkpoint (found {keys}); checkpoints are written by "
+            "`landscape train` or landscape.checkpoint.save_checkpoint"
+        )
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {version}, written by landscape "
+            f"{payload.get('library_version')}; this is landscape {__version__}, which reads "
+            f"up to version {FORMAT_VERSION}: upgrade landscape"
+        )
+    model = payload.get("model")
+    missing = [k for k in _REQUIRED if k not in payload]
+    if not missing and not (isinstance(model, dict) and {"name", "kwargs"} <= set(model)):
+        missing = ["model.name", "model.kwargs"]
+    if missing:
+        raise CheckpointError(
+            f"{path} is damaged: the landscape checkpoint lacks {missing}; "
+            f"{_previous(path)}"
+        )
+
+
+def _previous(path: Path) -> str:
+    """Say which checkpoint to use instead of a damaged ``path`` (the previous epoch's)."""
+    match = re.fullmatch(r"epoch_(\d{4,})\.pt", path.name)
+    if match is None:
+        return "use the previous epoch's checkpoint"
+    epoch = int(match.group(1))
+    if epoch == 0:
+        return "it is the run's initialisation: start the run again with the same seed"
+    previous = path.with_name(f"epoch_{epoch - 1:04d}.pt")
+    return (f"use the previous epoch's checkpoint, {previous}; to resume training from it, "
+            f"first move {path.name} out of the run directory")
+
+
+def _verify(path: Path, payload: dict[str, Any]) -> str:
+    """Check the stored digests against the content; return the state digest.
+
+    Raises:
+        CheckpointError: a digest differs ("checksum mismatch"), or a file of a version that
+            stores digests has none.
+
     """
-    h = hashlib.sha256()
-    for name in sorted(tensors):
-        t = tensors[name].detach().cpu().contiguous()
-        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
+    state = state_digest(payload["state_dict"])
+    if payload["format_version"] < _DIGESTED_SINCE:
+        return state  # written before checkpoints carried digests: nothing to compare
+    stored = payload.get("digests")
+    if not (isinstance(stored, dict) and isinstance(stored.get("state"), str)
+            and isinstance(stored.get("rest"), str)):
+        raise CheckpointError(
+            f"{path} is damaged: a checkpoint of format version {payload['format_version']} "
+            f"carries the digests of its content and this one has none; {_previous(path)}"
+        )
+    for what, expected, actual in (
+        ("model weights and buffers", stored["state"], state),
+        ("optimizer state, RNG states, config or metrics", stored["rest"], rest_digest(payload)),
+    ):
+        if actual != expected:
+            raise CheckpointError(
+                f"{path}: checksum mismatch: the file was modified or damaged after it was "
+                f"written (its {what} no longer match the SHA-256 digest saved with them), so "
+                f"it was not loaded; {_previous(path)}"
+            )
+    return state
 
 
 def model_digest(
@@ -277,22 +334,48 @@ def model_digest(
     ...     "tanh"}, w)
     True
     """
-    spec = json.dumps({"name": model_name, "kwargs": _plain(dict(model_kwargs))},
-                      sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(f"{spec};{state_digest(tensors)}".encode()).hexdigest()
+    return identity_digest(model_name, model_kwargs, state_digest(tensors))
 
 
 _DIGEST_CACHE: dict[tuple[str, int, int], str] = {}
 
 
+def _file_key(path: Path) -> tuple[str, int, int] | None:
+    """``(resolved path, mtime_ns, size)``: a file version, or ``None`` if it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return str(path.resolve()), st.st_mtime_ns, st.st_size
+
+
 def checkpoint_digest(path: str | Path) -> str:
-    """:meth:`Checkpoint.digest` of a checkpoint file (memoised per file version)."""
-    path = Path(path).resolve()
-    st = os.stat(path)
-    key = (str(path), st.st_mtime_ns, st.st_size)
-    if key not in _DIGEST_CACHE:
-        _DIGEST_CACHE[key] = load_checkpoint(path).digest()
-    return _DIGEST_CACHE[key]
+    """:meth:`Checkpoint.digest` of a checkpoint file, the cache identity of its model.
+
+    Read from the digest the file stores (no tensor is read or hashed), memoised per file
+    version (path, modification time, size); a file without a stored digest (format
+    version 1) is loaded and hashed once. The stored digest is the one the tensors were saved
+    with, so a damaged file keeps the identity of its intended content: a cached answer is
+    still right for it, and a computation that needs its tensors loads it with
+    :func:`load_checkpoint`, which refuses the damage.
+
+    Raises:
+        CheckpointError: as :func:`load_checkpoint`, for a file without a readable digest.
+
+    """
+    path = Path(path)
+    key = _file_key(path)
+    if key is not None and key in _DIGEST_CACHE:
+        return _DIGEST_CACHE[key]
+    digest = (stored_identity(path, fmt=FORMAT, since=_DIGESTED_SINCE) if key is not None
+              else None)
+    if digest is None:  # no stored digest: load (which memoises the identity of what it read)
+        ckpt = load_checkpoint(path)
+        cached = _DIGEST_CACHE.get(key) if key is not None else None
+        return cached or ckpt.digest()
+    if key == _file_key(path):  # not replaced while it was read
+        _DIGEST_CACHE[key] = digest
+    return digest
 
 
 def load_into(model: nn.Module, state_dict: Mapping[str, Tensor], *, what: str = "state") -> None:

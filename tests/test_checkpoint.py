@@ -1,8 +1,11 @@
 import os
+import struct
+import zipfile
 
 import pytest
 import torch
 
+from landscape import _digest
 from landscape import checkpoint as ck
 from landscape.checkpoint import (
     CheckpointError,
@@ -86,9 +89,10 @@ def test_corrupt_and_foreign_files(tmp_path):
 
 
 def test_newer_format_version_is_refused(tmp_path, monkeypatch):
+    real = ck.FORMAT_VERSION
     monkeypatch.setattr(ck, "FORMAT_VERSION", 99)
     _save(tmp_path / "new.pt")
-    monkeypatch.setattr(ck, "FORMAT_VERSION", 1)
+    monkeypatch.setattr(ck, "FORMAT_VERSION", real)
     with pytest.raises(CheckpointError, match="format version 99.*upgrade landscape"):
         load_checkpoint(tmp_path / "new.pt")
 
@@ -158,3 +162,101 @@ def test_digest_separates_architectures_with_equal_tensors(tmp_path):
     b = save_checkpoint(tmp_path / "b.pt", tanh, model_name="mlp",
                         model_kwargs=dict(KW, activation="tanh"), epoch=0)
     assert checkpoint_digest(a) != checkpoint_digest(b)
+
+
+def _records(path):
+    """``name -> (offset, size)`` of the tensor data records in a torch.save zip archive."""
+    out = {}
+    with zipfile.ZipFile(path) as z, open(path, "rb") as f:
+        for info in z.infolist():
+            if "/data/" in info.filename and info.file_size:
+                f.seek(info.header_offset + 26)
+                n, m = int.from_bytes(f.read(2), "little"), int.from_bytes(f.read(2), "little")
+                out[info.filename] = (info.header_offset + 30 + n + m, info.file_size)
+    return out
+
+
+def _flip(src, dst, offset):
+    data = bytearray(src.read_bytes())
+    data[offset] ^= 0x40
+    dst.write_bytes(bytes(data))
+
+
+def _trained(tmp_path, name="epoch_0003.pt"):
+    model = create_model("mlp", seed=0, **KW)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(torch.randn(5, 1, 4, 4)).sum().backward()
+    opt.step()
+    return _save(tmp_path / name, model, optimizer=opt, extra={"rng": torch.get_rng_state()})
+
+
+def test_a_flipped_byte_in_any_tensor_record_is_refused(tmp_path):
+    good = _trained(tmp_path)
+    records = _records(good)
+    # the model state, the momentum buffers and the RNG state: at least 3 + 4 + 1 records
+    assert len(records) >= 8
+    for name, (offset, size) in records.items():
+        bad = tmp_path / "run" / "epoch_0003.pt"
+        bad.parent.mkdir(exist_ok=True)
+        _flip(good, bad, offset + size // 2)
+        torch.load(bad, weights_only=True)  # torch alone does not notice: it loads silently
+        with pytest.raises(CheckpointError, match="checksum mismatch: the file was modified or "
+                                                  "damaged") as info:
+            load_checkpoint(bad)
+        message = str(info.value)
+        assert str(bad) in message and "previous epoch's checkpoint" in message, name
+        assert str(bad.with_name("epoch_0002.pt")) in message
+    load_checkpoint(good)
+
+
+def test_a_changed_metric_in_the_pickle_is_refused(tmp_path):
+    """Not only tensors: a float of the metrics changed in place (0.5 -> 0.75) is refused."""
+    good = _trained(tmp_path)
+    data = good.read_bytes()
+    half, three_quarters = (b"G" + struct.pack(">d", x) for x in (0.5, 0.75))  # BINFLOAT
+    assert data.count(half) == 1
+    (tmp_path / "m.pt").write_bytes(data.replace(half, three_quarters))
+    assert torch.load(tmp_path / "m.pt", weights_only=True)["metrics"]["test_acc"] == 0.75
+    with pytest.raises(CheckpointError, match="checksum mismatch.*optimizer state, RNG states, "
+                                              "config or metrics"):
+        load_checkpoint(tmp_path / "m.pt")
+
+
+def test_identity_is_read_from_the_stored_digest_without_hashing_tensors(tmp_path, monkeypatch):
+    path = _trained(tmp_path)
+    expected = load_checkpoint(path).digest()
+    # existing store entries keep their keys: the identity formula is unchanged (value computed
+    # by the version before checkpoints stored digests)
+    fixed = {"w": torch.arange(6, dtype=torch.float32).reshape(2, 3),
+             "b": torch.tensor([True, False]), "h": torch.tensor([1.5, -0.0], dtype=torch.bfloat16),
+             "n": torch.tensor(7), "e": torch.zeros(0, 3)}
+    assert ck.model_digest("mlp", {"widths": (8,), "activation": "relu"}, fixed) == (
+        "44c14c635eb45a7e6b5c59cda4fbb1dd5b86decd5c0731bcef1bba2f09cac6dc")
+
+    def no_hashing(*args, **kwargs):
+        raise AssertionError("a tensor was hashed")
+
+    monkeypatch.setattr(ck, "_DIGEST_CACHE", {})  # a fresh process
+    monkeypatch.setattr(ck, "state_digest", no_hashing)
+    monkeypatch.setattr(_digest, "_feed_tensor", no_hashing)
+    assert checkpoint_digest(path) == expected
+    # a damaged copy keeps the identity of its intended content; loading it is refused
+    offset, size = next(iter(_records(path).values()))
+    _flip(path, tmp_path / "bad.pt", offset + size // 2)
+    assert checkpoint_digest(tmp_path / "bad.pt") == expected
+
+
+def test_checkpoints_without_digests(tmp_path):
+    """Version 1 (before digests) loads, its identity computed; version 2 without is refused."""
+    model = create_model("mlp", seed=0, **KW)
+    path = _save(tmp_path / "epoch_0001.pt", model)
+    payload = torch.load(path, weights_only=True)
+    del payload["digests"]
+    torch.save(payload, tmp_path / "v2.pt")
+    with pytest.raises(CheckpointError, match="v2.pt is damaged: .* has none; use the previous"):
+        load_checkpoint(tmp_path / "v2.pt")
+    payload["format_version"] = 1
+    torch.save(payload, tmp_path / "v1.pt")
+    assert load_checkpoint(tmp_path / "v1.pt").epoch == 2
+    assert checkpoint_digest(tmp_path / "v1.pt") == checkpoint_digest(path) == ck.model_digest(
+        "mlp", KW, model.state_dict())
