@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 import torch
@@ -10,6 +11,11 @@ import torch
 # One thread unless OMP_NUM_THREADS says otherwise: CI runs the suite with 1 and with 2 threads
 # (results that go through different thread counts must agree within stated tolerances).
 torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or 1))
+
+# Parsed datasets (the embedded digits) are cached in a temporary directory shared by the
+# suite's runs on this machine, never in the user's cache directory.
+os.environ["LANDSCAPE_CACHE_DIR"] = os.path.join(
+    tempfile.gettempdir(), f"landscape-test-cache-{getattr(os, 'getuid', lambda: 0)()}")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,7 +1,7 @@
 """Batched, generator-driven augmentations of the papers: random crop with padding, h-flip.
 
 They act on a whole batch of ``[B, C, H, W]`` tensors at once and draw from an explicit
-``torch.Generator``, so a run's augmentation stream is fixed by its seed (DESIGN 3.1).
+``torch.Generator``, so a run's augmentation stream is fixed by its seed.
 """
 
 from __future__ import annotations

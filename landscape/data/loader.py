@@ -1,6 +1,6 @@
 """Seeded training loader and the device-resident evaluation set.
 
-``TrainLoader`` (DESIGN 3.1): the minibatch order and the augmentation of epoch ``e`` are
+``TrainLoader``: the minibatch order and the augmentation of epoch ``e`` are
 drawn from generators derived from ``(seed, e)`` alone, so every optimizer trained with one
 seed sees the same minibatches, and a run resumed at epoch ``e`` sees what it would have seen.
 
@@ -122,7 +122,7 @@ class EvalSet:
         device: where the tensors live.
         dtype: floating dtype of the inputs (``torch.float64`` for exactness tests).
         subset: keep only this many samples, chosen by a fixed permutation of ``subset_seed``
-            (a declared subset, DESIGN 3.4).
+            (a declared subset).
         subset_seed: seed of the subset permutation.
 
     >>> from landscape.data import get_dataset
