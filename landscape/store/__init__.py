@@ -1,27 +1,30 @@
-"""The HDF5 result store: content-addressed, crash-safe, race-safe (DESIGN 3.3).
+"""The HDF5 result store: content-addressed, crash-safe, race-safe, checksummed.
 
 ``Store(root).get_or_compute(name, params, inputs, compute)`` answers a question from the
 cache or computes, stores and returns it; ``Store.partial`` fills a grid in point by point.
-Every entry is a plain HDF5 file readable with ``h5py.File`` (layout in the README).
+Every entry is a plain HDF5 file readable with ``h5py.File`` (layout in the README); every
+dataset in it is checksummed, and an entry that fails a check is moved aside and recomputed.
 """
 
-from landscape.store.entry import (
+from landscape.store.entry import Entry, read_meta
+from landscape.store.errors import (
     CorruptEntryError,
-    Entry,
+    NotAStoreError,
     StoreError,
     StoreVersionError,
     StoreWarning,
-    read_meta,
 )
 from landscape.store.keys import canonical_json, entry_key, question_key
+from landscape.store.listing import EntrySummary
 from landscape.store.partial import Partial
 from landscape.store.paths import add_store_flag, default_store_path, open_store
-from landscape.store.store import EntrySummary, Store
+from landscape.store.store import Store
 
 __all__ = [
     "CorruptEntryError",
     "Entry",
     "EntrySummary",
+    "NotAStoreError",
     "Partial",
     "Store",
     "StoreError",

@@ -24,7 +24,10 @@ def flocked(path: Path, *, exclusive: bool = True, blocking: bool = True) -> Ite
     With ``blocking=False`` the block runs at once and gets ``False`` if another holds it.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)  # 0o666 less the umask
+    except PermissionError:  # a read-only store: an existing lock file still locks
+        fd = os.open(path, os.O_RDONLY)
     try:
         op = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
         try:

@@ -1,4 +1,4 @@
-"""Content-addressed keys for the result store (DESIGN 3.3).
+"""Content-addressed keys for the result store.
 
 An entry's identity is the question it answers, never a file name chosen by hand:
 

@@ -1,155 +1,40 @@
-"""Partial results that fill in point by point, survive SIGKILL and resume (DESIGN 3.3).
+"""Partial results that fill in point by point, survive SIGKILL and resume.
 
-A long job (a 21 x 21 plane of losses, DESIGN 4.5) writes each grid point as soon as it is
-computed. The points go to an append-only log ``STORE/.partial/<key>.plog``:
-
-    header   b"LSPLOG01" | u32 length | u32 crc32 | JSON (question, grid, fields)
-    record   b"LPT1" | u32 length | u32 crc32 | int64 index[ndim] | f64 time | field bytes...
-
-A record is appended under an exclusive ``flock`` on the log, then fsynced, so a point is
-durable when :meth:`Partial.write` returns. Appending never touches earlier bytes, so a writer
-killed mid-append leaves at most a torn last record, which fails its length or CRC check, is
-ignored by readers and cut off by the next writer. Which points are done is an explicit mask
-built from the records present, never a sentinel value that a real result could take.
-Several processes may fill in the same grid at once. :meth:`Partial.finalize` turns the
-complete grid into an ordinary entry under the key :meth:`Store.get_or_compute` would use.
+A long job (a 21 x 21 plane of losses) writes each grid point as soon as it is computed.
+The points go to an append-only log ``STORE/.partial/<key>.plog`` (format in
+:mod:`landscape.store._plog`). A record is appended under an exclusive ``flock`` on the log,
+then fsynced, so a point is durable when :meth:`Partial.write` returns. Appending never
+touches earlier bytes, so a writer killed mid-append leaves at most a torn last record, which
+fails its length or CRC check, is ignored by readers and cut off by the next writer. Which
+points are done is an explicit mask built from the records present, never a sentinel value
+that a real result could take. Several processes may fill in the same grid at once.
+:meth:`Partial.finalize` turns the complete grid into an ordinary entry under the key
+:meth:`Store.get_or_compute` would use.
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
-import json
 import os
-import struct
-import time
-import zlib
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from landscape import __version__
-from landscape._io import fsync_dir
+from landscape.store._checksum import Schema, parse_schema
 from landscape.store._h5 import to_numpy
-from landscape.store.entry import Entry, StoreError
+from landscape.store._layout import create_once, now
+from landscape.store._plog import encode_header, encode_record, parse_fields, read_header, records
+from landscape.store.entry import Entry
+from landscape.store.errors import StoreError
 from landscape.store.keys import canonical, entry_key
+from landscape.store.listing import unlink_log
 
 if TYPE_CHECKING:
-    from landscape.store.store import EntrySummary, Store
+    from landscape.store.store import Store
 
-__all__ = ["Partial", "summarise_log"]
-
-_MAGIC = b"LSPLOG01"
-_HEAD = struct.Struct("<8sII")
-_REC = struct.Struct("<4sII")
-_REC_MAGIC = b"LPT1"
-
-
-def _parse_fields(
-    fields: Mapping[str, tuple[tuple[int, ...], Any]], grid: tuple[int, ...] | None
-) -> tuple[tuple[int, ...], dict[str, tuple[tuple[int, ...], np.dtype]]]:
-    if not isinstance(fields, Mapping) or not fields:
-        raise TypeError(
-            "fields must be a non-empty dict name -> (shape, dtype), e.g. "
-            "{'train_loss': ((21, 21), 'float64')}"
-        )
-    shapes: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
-    for name, spec in sorted(fields.items()):
-        try:
-            shape, dtype = spec
-            shape = tuple(int(n) for n in shape)
-            dtype = np.dtype(dtype)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"field {name!r} must be (shape, dtype) like ((21, 21), 'float64'), got {spec!r}"
-            ) from exc
-        if dtype.kind not in "biufc" or any(n < 1 for n in shape):
-            raise TypeError(
-                f"field {name!r}: expected a numeric/bool dtype and positive sizes, "
-                f"got shape {shape} dtype {dtype}"
-            )
-        shapes[name] = (shape, dtype.newbyteorder("<"))
-    if grid is None:  # the longest shape prefix common to every field
-        all_shapes = [s for s, _ in shapes.values()]
-        grid = ()
-        for dims in zip(*all_shapes):
-            if len(set(dims)) != 1:
-                break
-            grid = (*grid, dims[0])
-    grid = tuple(int(n) for n in grid)
-    if not grid:
-        raise TypeError(f"fields {dict(fields)} share no leading grid shape: pass grid=(...)")
-    point: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
-    for name, (shape, dtype) in shapes.items():
-        if shape[: len(grid)] != grid:
-            raise TypeError(f"field {name!r} has shape {shape}, which does not start with {grid}")
-        point[name] = (shape[len(grid):], dtype)
-    return grid, point
-
-
-def _read_header(data: bytes, path: Path) -> tuple[dict[str, Any], int]:
-    if len(data) < _HEAD.size:
-        raise StoreError(f"{path.name} is not a partial-result log (too short)")
-    magic, length, crc = _HEAD.unpack_from(data)
-    body = data[_HEAD.size: _HEAD.size + length]
-    if magic != _MAGIC or len(body) != length or zlib.crc32(body) != crc:
-        raise StoreError(f"{path.name} is not a partial-result log (bad header)")
-    return json.loads(body), _HEAD.size + length
-
-
-def summarise_log(path: Path) -> EntrySummary:
-    """Summary line of a partial log for ``store.entries()`` (never raises)."""
-    from landscape.store.store import EntrySummary
-
-    st = path.stat()
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-        header, offset = _read_header(data, path)
-        grid, point = _parse_fields(
-            {n: ((*header["grid"], *s), d) for n, s, d in header["fields"]}, tuple(header["grid"])
-        )
-        done = np.zeros(grid, bool)
-        for index, _, _ in _records(data, offset, grid, point):
-            done[index] = True
-    except (OSError, StoreError, ValueError, KeyError, TypeError) as exc:
-        return EntrySummary(key=path.stem, name=None, inputs={}, size=st.st_size,
-                            created="?", created_unix=st.st_mtime, status="corrupt",
-                            error=f"partial log: {exc}", path=str(path))
-    return EntrySummary(
-        key=header["key"], name=header["analysis"], inputs=dict(header["inputs"] or {}),
-        size=st.st_size, created=header["created"], created_unix=header["created_unix"],
-        status="partial", version=header["schema_version"], params=header["params"],
-        done=f"{int(done.sum())}/{done.size}", path=str(path),
-    )
-
-
-def _records(data: bytes, offset: int, grid: tuple[int, ...], point: dict[str, Any]):
-    """Yield ``(index, time, values)`` of the valid records from ``offset``.
-
-    The generator's return value (``StopIteration.value``) is the end of the last valid record.
-    """
-    ndim = len(grid)
-    while offset + _REC.size <= len(data):
-        magic, length, crc = _REC.unpack_from(data, offset)
-        start = offset + _REC.size
-        body = data[start: start + length]
-        if magic != _REC_MAGIC or len(body) != length or zlib.crc32(body) != crc:
-            break
-        index = tuple(int(i) for i in np.frombuffer(body, "<i8", ndim))
-        stamp = float(np.frombuffer(body, "<f8", 1, 8 * ndim)[0])
-        pos, values = 8 * ndim + 8, {}
-        for name, (shape, dtype) in point.items():
-            n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-            values[name] = np.frombuffer(body, dtype, n // dtype.itemsize, pos).reshape(shape)
-            pos += n
-        if pos != length or any(not 0 <= i < g for i, g in zip(index, grid)):
-            break
-        yield index, stamp, values
-        offset = start + length
-    return offset
+__all__ = ["Partial"]
 
 
 class Partial:
@@ -183,16 +68,22 @@ class Partial:
         version: int = 1,
         fields: Mapping[str, tuple[tuple[int, ...], Any]],
         grid: tuple[int, ...] | None = None,
+        schema: Schema | None = None,
     ) -> None:
         self.store = store
+        self._backend = backend = store.backend
         self.key = entry_key(name, params, inputs, dataset, version)
         self.name = name
-        self.grid, self._point = _parse_fields(fields, grid)
+        self.grid, self._point = parse_fields(fields, grid)
+        self._schema = {
+            **parse_schema(schema),
+            **{n: ((*self.grid, *s), d.kind) for n, (s, d) in self._point.items()},
+        }
         self.question = {
             "name": name, "params": canonical(params), "inputs": dict(inputs or {}),
             "dataset": canonical(dataset, where="dataset"), "version": version,
         }
-        self.path = store._partial_path(self.key)
+        self.path = backend.layout.log(self.key)
         self._offset = 0
         self._final: Entry | None = None
         self._done = np.zeros(self.grid, bool)
@@ -202,12 +93,15 @@ class Partial:
         }
         self._first_stamp: float | None = None
         self._last_stamp: float | None = None
-        entry = store._lookup(self.key)
+        entry, problem = backend.lookup(self.key, schema=self._schema)
         if entry is not None:
             self._load_final(entry)
             return
-        store._refuse_newer(name, params, inputs, dataset, version)
-        store.check_writable()
+        backend.refuse_newer(name, params, inputs, dataset, version)
+        backend.prepare_write(
+            f"its entry {self.key[:12]} for {name} is corrupt ({problem})" if problem
+            else f"holds no answer for {name} ({self.key[:12]})"
+        )
         self._create()
         self.refresh()
 
@@ -215,11 +109,12 @@ class Partial:
         return f"Partial({self.name!r}, key={self.key[:12]}, done={self.count}/{self._done.size})"
 
     # ------------------------------------------------------------------ log plumbing
-    def _header(self) -> dict[str, Any]:
-        from landscape.store.store import _now
-
-        created, created_unix = _now()
-        return {
+    def _create(self) -> None:
+        """Create the log with its header unless it exists (atomic: write aside, ``link``)."""
+        if self.path.exists():
+            return
+        created, created_unix = now()
+        header = {
             "format": "landscape-partial", "format_version": 1, "key": self.key,
             "analysis": self.name, "schema_version": self.question["version"],
             "params": self.question["params"], "inputs": self.question["inputs"],
@@ -227,40 +122,12 @@ class Partial:
             "created": created, "created_unix": created_unix, "grid": list(self.grid),
             "fields": [[n, list(s), d.str] for n, (s, d) in self._point.items()],
         }
-
-    def _create(self) -> None:
-        """Create the log with its header unless it exists (atomic: write aside, ``link``)."""
-        if self.path.exists():
-            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        body = json.dumps(self._header(), sort_keys=True).encode()
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-        try:
-            with open(tmp, "wb") as f:
-                f.write(_HEAD.pack(_MAGIC, len(body), zlib.crc32(body)) + body)
-                f.flush()
-                os.fsync(f.fileno())
-            with contextlib.suppress(FileExistsError):  # another process created it first
-                os.link(tmp, self.path)
-                fsync_dir(self.path.parent)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+        create_once(self.path, encode_header(header))
 
     def _load_final(self, entry: Entry) -> None:
-        for name, (shape, dtype) in self._point.items():
-            if name not in entry:
-                raise StoreError(
-                    f"entry {self.key[:12]} for {self.name} has no field {name!r} "
-                    f"(it has {sorted(entry)}): the same question was stored with other fields"
-                )
-            arr = np.asarray(entry[name])
-            if arr.shape != (*self.grid, *shape):
-                raise StoreError(
-                    f"entry {self.key[:12]} field {name!r} has shape {arr.shape}, expected "
-                    f"{(*self.grid, *shape)}: the same question was stored with another grid"
-                )
-            self._values[name] = arr.astype(dtype, copy=False)
+        for name, (_, dtype) in self._point.items():  # shapes checked by the lookup's schema
+            self._values[name] = np.asarray(entry[name]).astype(dtype, copy=False)
         self._done[...] = True
         self._final = entry
 
@@ -269,7 +136,7 @@ class Partial:
         size = os.fstat(fd).st_size
         if self._offset == 0:
             head = os.pread(fd, min(size, 1 << 20), 0)
-            header, self._offset = _read_header(head, self.path)
+            header, self._offset = read_header(head, self.path)
             mine = [[n, list(s), d.str] for n, (s, d) in self._point.items()]
             if header["grid"] != list(self.grid) or header["fields"] != mine:
                 raise StoreError(
@@ -280,7 +147,7 @@ class Partial:
                 )
         if size > self._offset:
             data = os.pread(fd, size - self._offset, self._offset)
-            gen = _records(data, 0, self.grid, self._point)
+            gen = records(data, 0, self.grid, self._point)
             while True:
                 try:
                     index, stamp, values = next(gen)
@@ -304,7 +171,7 @@ class Partial:
         try:
             fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
-            entry = self.store._lookup(self.key)
+            entry, _ = self._backend.lookup(self.key, schema=self._schema)
             if entry is None:
                 raise StoreError(
                     f"partial result {self.key[:12]} for {self.name} was removed while in use"
@@ -360,16 +227,15 @@ class Partial:
             raise TypeError(
                 f"write() needs exactly the fields {sorted(self._point)}; got {sorted(values)}"
             )
-        parts = [np.asarray(idx, "<i8").tobytes(), np.asarray([time.time()], "<f8").tobytes()]
+        arrays = {}
         for name, (shape, dtype) in self._point.items():
             arr = to_numpy(values[name], where=f"field {name!r}")
             if not np.can_cast(arr.dtype, dtype, "same_kind"):
                 raise TypeError(f"field {name!r} is {dtype}; a {arr.dtype} value would be cut")
             if arr.shape != shape:
                 raise ValueError(f"field {name!r} takes shape {shape} per point, got {arr.shape}")
-            parts.append(np.ascontiguousarray(arr, dtype).tobytes())
-        body = b"".join(parts)
-        return idx, _REC.pack(_REC_MAGIC, len(body), zlib.crc32(body)) + body
+            arrays[name] = arr
+        return idx, encode_record(self.grid, self._point, idx, arrays)
 
     def write(self, index: Any, /, **values: Any) -> None:
         """Record one point (all fields); durable (fsynced) when it returns.
@@ -403,7 +269,7 @@ class Partial:
                 view = view[os.write(fd, view):]
             os.fsync(fd)
             self._offset += len(record)
-            _, stamp, vals = next(_records(record, 0, self.grid, self._point))
+            _, stamp, vals = next(records(record, 0, self.grid, self._point))
             self._apply(idx, stamp, vals)
         finally:
             if fd >= 0:
@@ -426,21 +292,14 @@ class Partial:
                 f"(first: {tuple(int(i) for i in missing[0])}): write them (see .pending()) "
                 "before finalize()"
             )
-        store, cached = self.store, True
-        with store._lock(self.key):
-            if store._lookup(self.key) is None:
+        backend, cached = self._backend, True
+        with backend.lock(self.key):
+            if backend.lookup(self.key, schema=self._schema, locked=True)[0] is None:
                 seconds = (self._last_stamp or 0.0) - (self._first_stamp or 0.0)
-                store._write_entry(self.key, self.question, dict(self._values),
-                                   compute_seconds=seconds)
+                backend.write_entry(self.key, self.question, dict(self._values),
+                                    compute_seconds=seconds, schema=self._schema)
                 cached = False
-            with contextlib.suppress(FileNotFoundError):
-                fd = os.open(self.path, os.O_RDONLY)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX)  # no writer is mid-append when we unlink
-                    with contextlib.suppress(FileNotFoundError):
-                        self.path.unlink()
-                finally:
-                    os.close(fd)
-        entry = Entry(store.path_of(self.key), cached=cached)
+            unlink_log(self.path)  # under its flock: no writer is mid-append
+        entry = Entry(backend.layout.entry(self.key), cached=cached)
         self._load_final(entry)
         return entry

@@ -1,4 +1,4 @@
-"""Where results go: ``<run directory's parent>/store`` unless ``--store PATH`` (DESIGN 6)."""
+"""Where results go: ``<run directory's parent>/store`` unless ``--store PATH``."""
 
 from __future__ import annotations
 
@@ -36,8 +36,7 @@ def add_store_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup) ->
 def open_store(args_store: str | None, near: str | Path) -> Store:
     """The store named by ``--store``, else the default store for the run at ``near``.
 
-    Raises:
-        PermissionError: the store location is not writable (before any computation).
-
+    Nothing is checked or created here: a read-only store serves the answers it holds, and
+    :meth:`Store.get_or_compute` checks writability before it computes anything.
     """
     return Store(Path(args_store) if args_store else default_store_path(near))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from landscape.store import CorruptEntryError, Store
+from landscape.store import CorruptEntryError, Store, StoreWarning
 
 
 @pytest.fixture
@@ -84,13 +84,16 @@ def test_values_the_store_cannot_hold_are_refused(store, value, match):
     assert store.entries() == []
 
 
-def test_bit_rot_in_a_chunk_is_reported(store):
+def test_bit_rot_in_a_chunk_is_reported_and_the_entry_moved_aside(store):
     big = np.random.default_rng(1).standard_normal((2, 300_000)).astype(np.float32)
     e = store.get_or_compute("t.rot", {}, None, lambda: {"v": big, "ok": np.ones(3)})
     data = bytearray(e.path.read_bytes())
     mid = len(data) // 2
     data[mid:mid + 64] = bytes(64)
     e.path.write_bytes(bytes(data))
-    with pytest.raises(CorruptEntryError, match="corrupt 'v'.*cache rm"):
+    with pytest.warns(StoreWarning), \
+            pytest.raises(CorruptEntryError, match=r"corrupt \(field 'v'.*moved to .*rerun"):
         e["v"]
-    assert e["ok"].tolist() == [1.0, 1.0, 1.0]
+    assert len(list((store.root / ".corrupt").glob(f"{e.key}.*.h5"))) == 1
+    with pytest.raises(FileNotFoundError, match="removed from the store"):
+        e["ok"]

@@ -24,5 +24,6 @@ def test_store_flag_and_open_store(tmp_path):
     store = open_store(None, tmp_path / "runs" / "a")
     assert isinstance(store, Store) and store.root == tmp_path / "runs" / "store"
     (tmp_path / "blocker").write_text("")
+    blocked = open_store(str(tmp_path / "blocker" / "s"), tmp_path)  # nothing checked yet
     with pytest.raises(PermissionError, match="not a directory"):
-        open_store(str(tmp_path / "blocker" / "s"), tmp_path)
+        blocked.get_or_compute("t.x", {}, None, lambda: {"x": 1})

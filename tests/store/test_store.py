@@ -75,51 +75,51 @@ def test_entry_of_a_newer_store_format_is_refused(tmp_path):
     store = Store(tmp_path)
     e = store.get_or_compute("t.f", {}, None, Counter())
     with h5py.File(e.path, "r+") as f:
-        f.attrs["landscape_store_format"] = 2
+        f.attrs["landscape_store_format"] = 3
         f.attrs["library_version"] = "9.0"
-    with pytest.raises(StoreVersionError, match="landscape 9.0 in store format 2.*upgrade"):
+    with pytest.raises(StoreVersionError, match="landscape 9.0 in store format 3.*upgrade"):
         store.get(e.key)
-    with pytest.warns(StoreWarning):
-        assert [s.status for s in store.entries()] == ["newer-format"]
+    assert [s.status for s in store.entries()] == ["newer-format"]
+    assert e.path.exists()  # not ours to judge: never moved aside
 
 
 def test_unwritable_location_is_reported_before_computing(tmp_path, monkeypatch):
     (tmp_path / "file").write_text("x")
-    with pytest.raises(PermissionError, match="is a file, not a directory"):
-        Store(tmp_path / "file" / "store")
     compute = Counter()
+    with pytest.raises(PermissionError, match="is a file, not a directory"):
+        Store(tmp_path / "file" / "store").get_or_compute("t.w", {}, None, compute)
     store = Store(tmp_path / "ro", readonly=True)
-    with pytest.raises(PermissionError, match="read-only"):
+    with pytest.raises(PermissionError, match="read-only and holds no answer for t.w"):
         store.get_or_compute("t.w", {}, None, compute)
     writable = Store(tmp_path / "s")
     monkeypatch.setattr(os, "access", lambda *a, **k: False)  # as if the mount went read-only
     with pytest.raises(PermissionError, match="not writable.*--store"):
         writable.get_or_compute("t.w", {}, None, compute)
     with pytest.raises(PermissionError, match="not writable"):
-        Store(tmp_path / "s")
+        writable.partial("t.p", {}, None, fields={"x": ((2,), "f8")})
     assert compute.calls == 0
 
 
-def test_corrupt_planted_files_are_reported_and_skipped(tmp_path):
+def test_corrupt_planted_files_are_listed_moved_aside_and_recomputed(tmp_path):
     store = Store(tmp_path)
     good = store.get_or_compute("t.good", {}, None, Counter())
     victim = store.get_or_compute("t.victim", {}, None, Counter({"v": np.ones(100_000)}))
     garbage = tmp_path / ("ab" * 32 + ".h5")
     garbage.write_bytes(b"this is not hdf5" * 100)
     victim.path.write_bytes(victim.path.read_bytes()[:3000])  # truncated on disk
-    with pytest.warns(StoreWarning, match="2 unreadable store file"):
-        listed = {s.key: s for s in store.entries()}
+    listed = {s.key: s for s in store.entries()}
     assert listed[good.key].status == "ok"
     planted = listed["ab" * 32]
     assert planted.status == "corrupt" and "not a readable HDF5" in planted.error
-    assert listed[victim.key].status == "corrupt"
+    assert not planted.identified and listed[victim.key].status == "corrupt"
     assert store.get(good.key)["x"].tolist() == [0, 1, 2, 3, 4]
-    with pytest.warns(StoreWarning, match="skipping corrupt"):
+    with pytest.warns(StoreWarning, match="is corrupt .*moved to"):
         assert store.get("ab" * 32) is None
     compute = Counter({"v": np.ones(100_000)})
-    with pytest.warns(StoreWarning, match="skipping corrupt"):
+    with pytest.warns(StoreWarning, match="is corrupt"):
         again = store.get_or_compute("t.victim", {}, None, compute)
     assert compute.calls == 1 and again["v"].sum() == 100_000
+    assert len(list((tmp_path / ".corrupt").iterdir())) == 2  # both kept, neither deleted
 
 
 def test_failed_compute_leaves_nothing_and_frees_the_key(tmp_path):
