@@ -1,22 +1,29 @@
 """Time per training step of gRDA vs SGD on the same model and batches, in one process.
 
-For each model (an MLP 784-1000-10 and a small conv net with BatchNorm) both optimizers take
-the same sequence of steps (forward, backward, optimizer step) on the same batches, from the
-same initial weights, interleaved in blocks so that machine load hits both alike. Reported:
-median step time of each, the ratio gRDA / SGD (seed 004 measured 1.42x on VGG16/V100; our goal
-is <= 1.10x), and the median of the optimizer step alone. Memory: on CUDA the peak allocated
-memory of a step (``torch.cuda.max_memory_allocated``); on CPU the bytes held by the
-optimizer state plus the peak bytes of temporaries its step allocates (tracemalloc cannot see
-torch's allocator, so the temporaries are estimated from the multi-tensor path: one clamped
-copy of the accumulators).
+For each model (an MLP 784-1000-10 and a VGG16-BN at 1/8 width) both optimizers take the same
+sequence of steps (forward, backward, optimizer step) on the same batches, from the same
+initial weights, interleaved in blocks of 5 steps so that machine load hits both alike; two
+blocks per optimizer warm up first. Reported per model: the ratio gRDA / SGD of the median full
+step and of the median optimizer step alone, each as the median and the spread (min-max) over
+``--runs`` independent runs (fresh models and optimizers). Chao et al. 2020 (Table 7) measured
+1.42x on VGG16/CIFAR-10 on a V100; our goal is <= 1.10x for the full step.
 
-Usage: python benchmarks/bench_grda.py [--steps 60] [--device cpu|cuda] [--batch 128]
+Memory: on CUDA the peak allocated memory of the steps (``torch.cuda.max_memory_allocated``);
+on CPU the bytes held by the optimizer state (gRDA's accumulator, 1x the parameters; its step
+allocates no temporaries unless ``l2`` is set).
+
+Run it on one pinned core with one thread (the script prints the command it ran under):
+
+    taskset -c 0 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_grda.py
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import statistics
+import sys
 import time
 
 import torch
@@ -25,18 +32,25 @@ import torch.nn.functional as F
 from landscape.models import create_model
 from landscape.optim import create_optimizer
 
+CASES = {
+    "mlp": ("mlp 784-1000-10", "mlp", {"widths": [1000]}, (1, 28, 28), 60),
+    "vgg": ("vgg16_bn x1/8 (BatchNorm)", "vgg16_bn", {"width": 0.125}, (3, 32, 32), 15),
+    "vgg-full": ("vgg16_bn full (BatchNorm)", "vgg16_bn", {}, (3, 32, 32), 30),
+}
 
-def _sync(device):
+
+def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
 
 
-def _state_bytes(opt):
+def _state_bytes(opt: torch.optim.Optimizer) -> int:
     return sum(t.numel() * t.element_size() for s in opt.state.values() for t in s.values()
                if isinstance(t, torch.Tensor))
 
 
-def bench(model_name, kwargs, input_shape, *, steps, batch, device):
+def run_once(model_name, kwargs, input_shape, *, steps, batch, device):
+    """One interleaved run; returns the median full-step and optimizer-step times and memory."""
     models = {n: create_model(model_name, seed=0, input_shape=input_shape, **kwargs).to(device)
               for n in ("sgd", "grda")}
     opts = {"sgd": create_optimizer("sgd", models["sgd"].parameters(), lr=0.05),
@@ -45,10 +59,11 @@ def bench(model_name, kwargs, input_shape, *, steps, batch, device):
     g = torch.Generator().manual_seed(0)
     xs = [torch.randn(batch, *input_shape, generator=g).to(device) for _ in range(8)]
     ys = [torch.randint(0, 10, (batch,), generator=g).to(device) for _ in range(8)]
-    times = {n: [] for n in opts}
-    opt_times = {n: [] for n in opts}
+    full = {n: [] for n in opts}
+    alone = {n: [] for n in opts}
     peak = {}
-    for block in range(steps // 5 + 2):
+    blocks = -(-steps // 5) + 2
+    for block in range(blocks):
         for name, opt in opts.items():
             model = models[name]
             if device.type == "cuda":
@@ -65,44 +80,68 @@ def bench(model_name, kwargs, input_shape, *, steps, batch, device):
                 _sync(device)
                 t2 = time.perf_counter()
                 if block >= 2:                  # two warm-up blocks
-                    times[name].append(t2 - t0)
-                    opt_times[name].append(t2 - t1)
+                    full[name].append(t2 - t0)
+                    alone[name].append(t2 - t1)
             if device.type == "cuda":
-                peak[name] = torch.cuda.max_memory_allocated()
-    params = sum(p.numel() * p.element_size() for p in models["sgd"].parameters())
-    row = {n: statistics.median(times[n]) for n in opts}
-    row.update({f"{n}_opt": statistics.median(opt_times[n]) for n in opts})
-    row["ratio"] = row["grda"] / row["sgd"]
-    row["opt_ratio"] = row["grda_opt"] / row["sgd_opt"]
+                peak[name] = max(peak.get(name, 0), torch.cuda.max_memory_allocated())
+    row = {f"{n}_{what}": statistics.median(times[n])
+           for n in opts for what, times in (("full", full), ("alone", alone))}
     if device.type == "cuda":
         row["mem"] = {n: peak[n] / 2**20 for n in opts}
     else:
-        row["mem"] = {"sgd": _state_bytes(opts["sgd"]) / 2**20,
-                      "grda": (_state_bytes(opts["grda"]) + params) / 2**20}
-    row["params_mb"] = params / 2**20
+        row["mem"] = {n: _state_bytes(opts[n]) / 2**20 for n in opts}
+    row["params_mb"] = sum(p.numel() * p.element_size()
+                           for p in models["sgd"].parameters()) / 2**20
     return row
 
 
-def main():
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.3f} ({min(values):.3f}-{max(values):.3f})"
+
+
+def _command() -> str:
+    """The command line this process runs under, with its core pinning and thread count."""
+    parts = []
+    if hasattr(os, "sched_getaffinity"):
+        cores = sorted(os.sched_getaffinity(0))
+        if len(cores) < (os.cpu_count() or len(cores)):
+            parts.append(f"taskset -c {','.join(map(str, cores))}")
+    if "OMP_NUM_THREADS" in os.environ:
+        parts.append(f"env OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")
+    exe = os.path.relpath(sys.executable) if not sys.executable.startswith("/usr") else "python"
+    return " ".join(parts + [exe] + [shlex.quote(a) for a in sys.argv])
+
+
+def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--models", nargs="+", choices=sorted(CASES), default=None,
+                    help="default: mlp and vgg (and vgg-full on CUDA)")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="timed steps per optimizer and run (default: 60 mlp, 15 vgg, 30 full)")
+    ap.add_argument("--runs", type=int, default=3, help="independent runs for the spread")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
     device = torch.device(args.device)
+    names = args.models or (["mlp", "vgg"] + (["vgg-full"] if device.type == "cuda" else []))
+    print(f"command: {_command()}")
     print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"{args.steps} timed steps each, batch {args.batch}")
-    cases = [("mlp 784-1000-10", "mlp", {"widths": [1000]}, (1, 28, 28)),
-             ("vgg16_bn x1/8 (BatchNorm)", "vgg16_bn", {"width": 0.125}, (3, 32, 32))]
-    if device.type == "cuda":
-        cases.append(("vgg16_bn full (BatchNorm)", "vgg16_bn", {}, (3, 32, 32)))
-    what = "peak MiB (cuda)" if device.type == "cuda" else "optimizer MiB (state + temps)"
-    print(f"{'model':<28}{'sgd ms':>9}{'grda ms':>9}{'ratio':>7}{'step-only':>11}  {what}")
-    for label, name, kw, shape in cases:
-        r = bench(name, kw, shape, steps=args.steps, batch=args.batch, device=device)
-        print(f"{label:<28}{r['sgd'] * 1e3:9.2f}{r['grda'] * 1e3:9.2f}{r['ratio']:7.3f}"
-              f"{r['opt_ratio']:10.2f}x  sgd {r['mem']['sgd']:.1f} / grda {r['mem']['grda']:.1f}"
-              f" (params {r['params_mb']:.1f})")
+          f"batch {args.batch}, {args.runs} runs; ratios gRDA/SGD as median (min-max) over runs")
+    what = "peak MiB (cuda)" if device.type == "cuda" else "optimizer state MiB"
+    print(f"{'model':<27}{'sgd ms':>8}{'grda ms':>9}  {'full step ratio':<22}"
+          f"{'optimizer step alone':<22}{what}")
+    for key in names:
+        label, name, kw, shape, default_steps = CASES[key]
+        rows = [run_once(name, kw, shape, steps=args.steps or default_steps, batch=args.batch,
+                         device=device) for _ in range(args.runs)]
+        full = [r["grda_full"] / r["sgd_full"] for r in rows]
+        alone = [r["grda_alone"] / r["sgd_alone"] for r in rows]
+        sgd_ms = statistics.median(r["sgd_full"] for r in rows) * 1e3
+        grda_ms = statistics.median(r["grda_full"] for r in rows) * 1e3
+        mem = rows[-1]["mem"]
+        print(f"{label:<27}{sgd_ms:8.2f}{grda_ms:9.2f}  {_spread(full):<22}{_spread(alone):<22}"
+              f"sgd {mem['sgd']:.1f} / grda {mem['grda']:.1f} (params "
+              f"{rows[-1]['params_mb']:.1f})", flush=True)
 
 
 if __name__ == "__main__":
