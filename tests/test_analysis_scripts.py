@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from landscape.verify import default_curve_dir
+
 SCRIPTS = Path(__file__).resolve().parents[1] / "analysis_scripts"
 
 
@@ -37,7 +39,7 @@ def test_figure_scripts(runs, tmp_path, monkeypatch, capsys):
     _run("seed004_fig3_accuracy_sparsity.py", [r["sgd"], r["grda_mu0.6"], *store], monkeypatch)
     _run("seed004_fig6_projection.py",
          [r["sgd"], r["grda_mu0.51"], "--top-k", "3", *store], monkeypatch)
-    curve = root / "out" / "curves" / f"{r['sgd'].name}__{r['grda_mu0.6'].name}"
+    curve = default_curve_dir(r["sgd"], r["grda_mu0.6"])
     _run("seed004_fig5_connectivity.py", [curve, "--grid", "3", "--points", "5", *store],
          monkeypatch)
     _run("seed001_feature_sparsity.py", [r["sgd"], r["grda_mu0.6"], *store], monkeypatch)

@@ -138,11 +138,10 @@ def test_project_and_verify_commands(tiny, capsys):
 
 
 def test_the_readme_commands_answer_from_the_demo_store(tiny, monkeypatch, capsys):
-    """The CLI builds the same store keys as the demo (the README's commands after a demo)."""
-    root, result = tiny
+    """The CLI builds the same store keys as the demo, and finds its store by default."""
+    _, result = tiny
     _forbid(monkeypatch, *COMPUTATIONS)
     r, p = result["runs"], demo.PRESETS["tiny"]
-    store = ["--store", str(root / "out" / "store")]
     curve = str(default_curve_dir(r["sgd"], r["grda_mu0.6"]))
     spectrum = demo.spectrum_command(r["sgd"], "tiny").split()[1:]
     commands = [
@@ -156,8 +155,8 @@ def test_the_readme_commands_answer_from_the_demo_store(tiny, monkeypatch, capsy
         ["verify", r["sgd"], r["grda_mu0.6"], "--top-k", str(p.top_k), "--points",
          str(p.points), "--baseline-run", r["sgd_baseline"]],
     ]
-    for command in commands:
-        assert main([*command, *store, "--json"]) == 0, command
+    for command in commands:  # no --store: the default store beside the runs and curves
+        assert main([*command, "--json"]) == 0, command
         capsys.readouterr()
 
 

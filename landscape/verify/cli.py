@@ -68,7 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("sgd_run", metavar="SGD_RUN", help="run trained with SGD")
     p.add_argument("grda_run", metavar="GRDA_RUN", help="run trained with gRDA, same seed")
     g = p.add_argument_group("analyses")
-    g.add_argument("--curve", help="fitted curve directory (default: fitted under RUN/../curves)")
+    g.add_argument("--curve", metavar="CURVE_DIR",
+                   help="fitted curve between the final checkpoints (default: "
+                        "SGD_RUN/../curve_SGD__GRDA, fitted there when absent)")
     g.add_argument("--baseline-run", metavar="SGD_RUN_2",
                    help="SGD run from another seed: SGD-vs-SGD share and connectivity control")
     g.add_argument("--no-control", action="store_true",

@@ -32,9 +32,16 @@ PERCENT = 100.0
 
 
 def default_curve_dir(start_run: str | Path, end_run: str | Path) -> Path:
-    """Where verify keeps a fitted curve: ``<parent>/curves/<start>__<end>``."""
+    """Where verify keeps a fitted curve: ``<parent>/curve_<start>__<end>``, beside the runs.
+
+    Beside the runs, the curve's default store (``landscape curve eval``/``plane`` without
+    ``--store``) is the runs' store, so those commands answer from what verify computed.
+
+    >>> default_curve_dir("runs/sgd", "runs/grda").as_posix()
+    'runs/curve_sgd__grda'
+    """
     start_run, end_run = Path(start_run), Path(end_run)
-    return start_run.parent / "curves" / f"{start_run.name}__{end_run.name}"
+    return start_run.parent / f"curve_{start_run.name}__{end_run.name}"
 
 
 def _final(run: Path, *, allow_unfinished: bool) -> tuple[int, Path, dict[str, Any]]:

@@ -146,11 +146,11 @@ def _flat_directions(proj: dict[str, Any], at: int, t: Thresholds) -> dict[str, 
     finding = "share " + ", ".join(parts) if parts else f"share {share:.3g}"
     if not baseline:
         finding += " (no SGD-vs-SGD baseline: pass --baseline-run for the second yardstick)"
-    desc = (f"share of w_gRDA - w_SGD in the top-{proj.get('top_k', 'k')} Hessian eigenspace "
-            "at w_SGD (final epoch); limit: "
-            + " and ".join(f"{lim['multiple']:g} x "
-                           + ("k/P" if lim["yardstick"] == "random" else "SGD-vs-SGD share")
-                           for lim in limits))
+    names = [f"{lim['multiple']:g} x " + ("k/P" if lim["yardstick"] == "random"
+                                          else "the SGD-vs-SGD share") for lim in limits]
+    desc = (f"share of w_gRDA - w_SGD in the top-{proj.get('top_k', 'k')} eigenspace at "
+            "w_SGD, final epoch; limit "
+            + (f"the smaller of {names[0]} and {names[1]}" if len(names) > 1 else names[0]))
     return _row("flat_directions", share, "<=", binding["limit"], desc, finding, limits=limits)
 
 
@@ -194,11 +194,14 @@ def judge(evidence: dict[str, Any], thresholds: Thresholds) -> dict[str, Any]:
              + ("below" if drop > 0 else "above") + " SGD's"),
     ]
     ok = all(r["passed"] for r in rows)
+    def short(r: dict[str, Any]) -> str:  # "linearly connected: ..." -> "linearly connected"
+        return r["finding"].split(":")[0] if r["name"] == "same_valley" else r["finding"]
+
     if ok:
         summary = ("gRDA performed directional pruning: "
-                   + "; ".join(f"{r['name'].replace('_', ' ')} ({r['finding']})" for r in rows))
+                   + "; ".join(f"{r['name'].replace('_', ' ')} ({short(r)})" for r in rows))
     else:
         summary = ("no evidence of directional pruning at these thresholds: fails "
-                   + "; ".join(f"{r['name']} ({r['finding']})" for r in rows if not r["passed"]))
+                   + "; ".join(f"{r['name']} ({short(r)})" for r in rows if not r["passed"]))
     return {"directional_pruning": ok, "criteria": rows, "summary": summary,
             "thresholds": asdict(thresholds)}
