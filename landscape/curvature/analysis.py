@@ -97,7 +97,10 @@ def hessian_topk(
         }
 
     return store.get_or_compute("hessian.topk", key_params, dict(inputs), compute,
-                                dataset=data.spec(), version=TOPK_VERSION)
+                                dataset=data.spec(), version=TOPK_VERSION,
+                                schema={"eigenvalues": ((k,), "f"), "residuals": ((k,), "f"),
+                                        "eigenvectors": ((k, None), "f"),
+                                        "converged": ((k,), "b")})
 
 
 def hessian_spectrum(
@@ -165,5 +168,7 @@ def hessian_spectrum(
         return out
 
     return store.get_or_compute("hessian.spectrum", key_params, dict(inputs), compute,
-                                dataset=data.spec(), version=SPECTRUM_VERSION)
+                                dataset=data.spec(), version=SPECTRUM_VERSION,
+                                schema={"grid": ((grid_size,), "f"),
+                                        "density": ((grid_size,), "f")})
 

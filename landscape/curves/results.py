@@ -80,7 +80,10 @@ def along_cached(
 
     return store.get_or_compute(ALONG_NAME, params, curve_inputs(loaded), compute,
                                 dataset={"train": train.spec(), "test": test.spec()},
-                                version=VERSION)
+                                version=VERSION,
+                                schema={f"{p}/{f}": ((points,), "f") for p in ("curve", "line")
+                                        for f in ("train_loss", "test_error")}
+                                | {"t": ((points,), "f"), "curve/barrier": ((), "f")})
 
 
 def plane_partial(

@@ -106,4 +106,5 @@ def stored_feature_statistics(
         return layer_statistics(fp, model, xi=xi)
 
     return store.get_or_compute(STATS_NAME, params, inputs, compute, dataset=data.spec(),
-                                version=VERSION)
+                                version=VERSION, schema={"num_classes": ((), "iu"),
+                                                         "num_samples": ((), "iu")})

@@ -249,8 +249,11 @@ def projection_over_epochs(
             baseline=RunDir(baseline_run).checkpoint_path(epoch) if baseline_run else None,
             progress=progress,
         )
-        entry = store.get_or_compute(PROJECTION_NAME, params, inputs, compute,
-                                     dataset=data.spec(), version=VERSION)
+        entry = store.get_or_compute(
+            PROJECTION_NAME, params, inputs, compute, dataset=data.spec(), version=VERSION,
+            schema={"per_vector": ((top_k,), "f"), "eigenvalues": ((top_k,), "f"),
+                    "share": ((), "f"), "ratio": ((), "f"),
+                    **({"baseline_share": ((), "f")} if baseline_run is not None else {})})
         rows.append(entry.read_all())
     num_params = int(rows[0]["num_parameters"])
     return {
