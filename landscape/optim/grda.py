@@ -74,9 +74,9 @@ def soft_threshold(a: Tensor, threshold: float, *, out: Tensor | None = None) ->
     return torch._C._nn.softshrink(a, threshold, out=out)
 
 
-def _check(name: str, value: Any, ok: bool, expected: str) -> None:
+def _check(name: str, value: Any, ok: bool, expected: str, why: str = "") -> None:
     if not ok:
-        raise ValueError(f"gRDA: {name} must be {expected}, got {value!r}")
+        raise ValueError(f"gRDA: {name} must be {expected}, got {value!r}{why}")
 
 
 class GRDA(torch.optim.Optimizer):
@@ -125,9 +125,9 @@ class GRDA(torch.optim.Optimizer):
         _check("c", c, isinstance(c, int | float) and math.isfinite(c) and c >= 0,
                "a finite number >= 0 (0 gives plain SGD; typical 1e-4 to 5e-3)")
         _check("mu", mu, isinstance(mu, int | float) and 0.5 < mu < 1,
-               "in the open interval (0.5, 1) (typical 0.501 to 0.7): Chao et al. 2020 require "
-               "1/2 < mu < 1 so that the threshold, growing like n**mu, outgrows the noise of "
-               "the accumulator, which grows like n**(1/2)")
+               "in the open interval (0.5, 1)", ": Chao et al. 2020 require 1/2 < mu < 1 for "
+               "the threshold to grow faster than the noise of the accumulator (typical 0.501 "
+               "to 0.7)")
         _check("l2", l2, isinstance(l2, int | float) and math.isfinite(l2) and l2 >= 0,
                "a finite number >= 0")
         super().__init__(params, {"lr": lr, "c": c, "mu": mu, "l2": l2})
