@@ -76,20 +76,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--no-control", action="store_true",
                    help="with --baseline-run: skip the curve between the two SGD runs (a "
                         "second curve fit)")
-    g.add_argument("--top-k", type=int, default=10)
-    g.add_argument("--points", type=int, default=61, help="points along the curve")
+    g.add_argument("--top-k", type=int, default=10, help="Hessian eigenpairs (default 10)")
+    g.add_argument("--points", type=int, default=61, help="points along the curve (default 61)")
     g.add_argument("--subset", type=int, help="training samples in the Hessian (default all)")
     g.add_argument("--epochs", type=int, nargs="+",
                    help="epochs of the projection (default all; the final one is always added)")
     g.add_argument("--allow-unfinished", action="store_true",
                    help="judge runs that stopped before their configured epochs")
-    g.add_argument("--curve-epochs", type=int, default=10)
-    g.add_argument("--curve-batch-size", type=int, default=128)
-    g.add_argument("--curve-lr", type=float, default=0.1)
+    g.add_argument("--curve-epochs", type=int, default=10,
+                   help="epochs of a curve fit (default %(default)s, as `landscape curve fit`)")
+    g.add_argument("--curve-batch-size", type=int, default=128,
+                   help="minibatch of a curve fit (default %(default)s)")
+    g.add_argument("--curve-lr", type=float, default=0.1,
+                   help="learning rate of a curve fit (default %(default)s)")
     t = p.add_argument_group(
         "thresholds of the verdict",
-        "each criterion is judged against a yardstick it can fail (see the Thresholds "
-        "docstring in landscape.verify for the reasoning behind each default)",
+        "each criterion is judged against a yardstick it can fail; the reasoning behind\n"
+        "each default is in the docstring of landscape.verify.Thresholds",
     )
     defaults = Thresholds()
     for f in fields(Thresholds):

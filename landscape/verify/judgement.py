@@ -86,7 +86,9 @@ class Thresholds:
 
 THRESHOLD_HELP: dict[str, str] = {
     "max_barrier": "largest train-loss barrier (nats) of the fitted curve; 0.1 nats lowers the "
-                   "mean likelihood of the correct class by ~10%% (default %(default)s)",
+                   "mean likelihood of the correct class by ~10%%; in the demo the straight "
+                   "line between two SGD seeds rises above it, their fitted curve stays below "
+                   "(default %(default)s)",
     "max_share_random": "largest share of w_gRDA - w_SGD in the top-k eigenspace, as a multiple "
                         "of k/P (the expected share of a random direction); 1: no more in "
                         "the sharp directions than a direction blind to curvature "
