@@ -60,3 +60,15 @@ def data_offset(path: Path, field: str, chunk: int = 0) -> int:
 def flip_in(path: Path, field: str, *, byte: int = 0, bit: int = 0, chunk: int = 0) -> None:
     """Flip one bit inside the stored data of ``field``."""
     flip_bit(path, data_offset(path, field, chunk) + byte, bit)
+
+
+def forge(path: Path, field: str, value: np.ndarray) -> None:
+    """Replace ``field`` and re-seal the manifest: damage only a caller's schema can see."""
+    import json
+
+    from landscape.store._checksum import MANIFEST_ATTR, manifest
+
+    with h5py.File(path, "r+") as f:
+        del f[field]
+        f[field] = value
+        f.attrs[MANIFEST_ATTR] = json.dumps(manifest(f))

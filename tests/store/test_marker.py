@@ -52,3 +52,24 @@ def test_a_store_of_a_newer_layout_is_not_written_into(tmp_path):
     assert store.get_or_compute("t.a", {}, None, Compute({"x": 2}))["x"] == 1
     with pytest.raises(StoreVersionError, match="format 99.*landscape 9.0.*upgrade"):
         Store(tmp_path / "s").get_or_compute("t.b", {}, None, Compute({"x": 2}))
+
+
+def test_entries_of_store_format_1_are_served_and_listed_as_unchecksummed(tmp_path, capsys):
+    import argparse
+
+    import h5py
+
+    from landscape.store.cli import register
+
+    store = Store(tmp_path / "s")
+    old = store.get_or_compute("t.a", {}, None, Compute({"x": np.arange(3.0)}))
+    with h5py.File(old.path, "r+") as f:  # as landscape 0.1 wrote it: no manifest
+        del f.attrs["landscape_manifest"]
+        f.attrs["landscape_store_format"] = 1
+    hit = store.get_or_compute("t.a", {}, None, Compute({}))
+    assert hit.cached and hit["x"].tolist() == [0.0, 1.0, 2.0]
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["cache", "verify", "--store", str(tmp_path / "s")])
+    assert args.func(args) == 0
+    assert "1 entries of store format 1" in capsys.readouterr().out
