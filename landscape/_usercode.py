@@ -8,8 +8,10 @@ hash of exactly the code that ran. Only this file is hashed, not the modules it 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
+import numbers
 import sys
 import types
 from collections.abc import Callable, Mapping
@@ -95,7 +97,8 @@ def load_factory(spec: FileSpec, *, what: str) -> tuple[Callable[..., Any], str]
             f"running {what} file {str(path)!r} failed: {type(exc).__name__}: {exc}"
         ) from exc
     finally:
-        sys.path.remove(str(path.resolve().parent))
+        with contextlib.suppress(ValueError):  # unless the file removed it itself
+            sys.path.remove(str(path.resolve().parent))
     factory = module.__dict__.get(spec.factory)
     if factory is None:
         defined = sorted(
@@ -143,6 +146,8 @@ def call_factory(factory: Callable[..., Any], options: Mapping[str, Any], *, lab
 def _plain(value: Any, key: str, label: str) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
+    if isinstance(value, numbers.Integral | numbers.Real):  # numpy scalars
+        return int(value) if isinstance(value, numbers.Integral) else float(value)
     if isinstance(value, list | tuple):
         return [_plain(v, key, label) for v in value]
     if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):

@@ -11,6 +11,7 @@ is not a list of integers (e.g. widths=300,100)``.
 from __future__ import annotations
 
 import inspect
+import numbers
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -22,23 +23,24 @@ _FIXED = ("num_classes", "input_shape")
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    """An integer, numpy's included, but not a boolean."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _as_int_list(value: Any) -> list[int] | None:
     if _is_int(value):
-        return [value]
+        return [int(value)]
     if isinstance(value, str):
         parts = [p.strip() for p in value.replace("x", ",").split(",") if p.strip()]
         if not parts or not all(p.lstrip("+-").isdigit() for p in parts):
             return None
         return [int(p) for p in parts]
     if isinstance(value, list | tuple) and value and all(_is_int(v) for v in value):
-        return list(value)
+        return [int(v) for v in value]
     return None
 
 
@@ -85,9 +87,7 @@ def _convert(hint: Any, value: Any) -> tuple[bool, Any]:
         ok = isinstance(value, bool) or (_is_int(value) and value in (0, 1))
         return ok, bool(value) if ok else None
     if hint is int:
-        if _is_int(value):
-            return True, value
-        ok = isinstance(value, float) and value.is_integer()
+        ok = _is_int(value) or (_is_number(value) and float(value).is_integer())
         return ok, int(value) if ok else None
     if hint is float:
         return _is_number(value), float(value) if _is_number(value) else None

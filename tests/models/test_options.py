@@ -2,6 +2,7 @@ import inspect
 import typing
 from collections.abc import Sequence
 
+import numpy as np
 import pytest
 
 from landscape._cliutil import parse_kv
@@ -70,6 +71,12 @@ def test_spellings_of_one_value_are_converted():
     b = create_model("mlp", seed=0, input_shape=[1, 2, 2], widths=(3, 4), batchnorm=True)
     assert str(a) == str(b)
     assert check_value("wrn", "depth", 28.0, int) == 28 and check_value("m", "w", 1, float) == 1.0
+    # numpy scalars (a sweep's values) are numbers too, converted to Python's
+    widths = check_value("mlp", "widths", [np.int64(3), np.int32(4)], Sequence[int])
+    assert widths == [3, 4] and all(type(w) is int for w in widths)
+    assert type(check_value("wrn", "depth", np.int64(10), int)) is int
+    with pytest.raises(ValueError, match=r"option batchnorm=2 is not a boolean"):
+        create_model("mlp", batchnorm=2)
 
 
 def test_mlp_activation_choices_are_the_implemented_ones():
