@@ -59,7 +59,8 @@ def _plain(value: Any) -> Any:
 
 
 def _meta(f: h5py.File, path: Path) -> dict[str, Any]:
-    meta = {k: _plain(f.attrs[k]) for k in f.attrs}
+    attrs = f.attrs  # one attribute manager, not one per name
+    meta = {k: _plain(attrs[k]) for k in attrs}
     if FORMAT_ATTR not in meta:
         raise CorruptEntryError(f"{path.name} has no {FORMAT_ATTR!r} attribute: not a store entry")
     fmt = int(meta[FORMAT_ATTR])
@@ -152,7 +153,8 @@ def identify(path: str | Path) -> dict[str, Any] | None:
         return None
     try:
         with _open(path) as f:
-            attrs = {k: _plain(f.attrs[k]) for k in f.attrs if k != MANIFEST_ATTR}
+            raw = f.attrs
+            attrs = {k: _plain(raw[k]) for k in raw if k != MANIFEST_ATTR}
     except OSError:
         return None
     if FORMAT_ATTR not in attrs or attrs.get("key") != path.stem:
