@@ -24,10 +24,10 @@ import numpy as np
 from landscape import __version__
 from landscape.store._checksum import Schema, parse_schema
 from landscape.store._h5 import to_numpy
-from landscape.store._layout import create_once, now
+from landscape.store._layout import create_once, move_aside, now, report_once
 from landscape.store._plog import encode_header, encode_record, parse_fields, read_header, records
 from landscape.store.entry import Entry
-from landscape.store.errors import StoreError
+from landscape.store.errors import CorruptEntryError, StoreError
 from landscape.store.keys import canonical, entry_key
 from landscape.store.listing import unlink_log
 
@@ -103,7 +103,7 @@ class Partial:
             else f"holds no answer for {name} ({self.key[:12]})"
         )
         self._create()
-        self.refresh()
+        self._start()
 
     def __repr__(self) -> str:
         return f"Partial({self.name!r}, key={self.key[:12]}, done={self.count}/{self._done.size})"
@@ -125,6 +125,21 @@ class Partial:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         create_once(self.path, encode_header(header))
 
+    def _start(self) -> None:
+        """Read the log; one whose header is damaged is moved aside and started afresh."""
+        try:
+            self.refresh()
+        except CorruptEntryError as exc:
+            st = self.path.stat()
+            where = move_aside(self._backend.layout, self.path, self.key,
+                               (st.st_dev, st.st_ino), locked=False)
+            report_once((st.st_dev, st.st_ino),
+                        f"partial result {self.key[:12]} ({self.name}) in {self.store.root} "
+                        f"is corrupt ({exc}); moved to {where}; its points are recomputed")
+            self._offset = 0
+            self._create()
+            self.refresh()
+
     def _load_final(self, entry: Entry) -> None:
         for name, (_, dtype) in self._point.items():  # shapes checked by the lookup's schema
             self._values[name] = np.asarray(entry[name]).astype(dtype, copy=False)
@@ -136,7 +151,10 @@ class Partial:
         size = os.fstat(fd).st_size
         if self._offset == 0:
             head = os.pread(fd, min(size, 1 << 20), 0)
-            header, self._offset = read_header(head, self.path)
+            try:
+                header, self._offset = read_header(head, self.path)
+            except StoreError as exc:
+                raise CorruptEntryError(str(exc)) from None
             mine = [[n, list(s), d.str] for n, (s, d) in self._point.items()]
             if header["grid"] != list(self.grid) or header["fields"] != mine:
                 raise StoreError(

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from landscape.store import Store, StoreError
+from landscape.store import Store, StoreError, StoreWarning
 
 FIELDS = {"loss": ((2, 3), "float64"), "err": ((2, 3), "float32"), "vec": ((2, 3, 4), "int64")}
 
@@ -97,3 +97,15 @@ def test_bad_writes_are_refused(store, index, values, error, match):
 def test_bad_fields_are_refused(store, fields, match):
     with pytest.raises(TypeError, match=match):
         store.partial("t.g", {}, None, fields=fields)
+
+
+def test_a_log_with_a_damaged_header_is_moved_aside_and_started_again(store):
+    part = store.partial("t.g", {}, None, fields=FIELDS)
+    part.write((0, 0), **_values(0, 0))
+    data = bytearray(part.path.read_bytes())
+    data[20] ^= 0x10  # inside the header's JSON: its CRC fails
+    part.path.write_bytes(bytes(data))
+    with pytest.warns(StoreWarning, match="partial result .* is corrupt .*moved to"):
+        again = store.partial("t.g", {}, None, fields=FIELDS)
+    assert again.count == 0 and again.path.exists()
+    assert len(list((store.root / ".corrupt").glob("*.plog"))) == 1
