@@ -17,7 +17,7 @@ CHILD = textwrap.dedent(
     """
     import os, signal, sys
     import torch
-    torch.set_num_threads(1)
+    torch.set_num_threads({threads})
     from landscape.train import TrainConfig, train
 
     cfg = TrainConfig.from_dict({cfg!r})
@@ -33,8 +33,11 @@ CHILD = textwrap.dedent(
 
 def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path):
     cfg = tiny_config(optimizer="grda", optimizer_args={"c": 0.02, "mu": 0.6}, epochs=4)
-    code = CHILD.format(cfg=cfg.to_dict(), kill_step=10)          # epoch 3 of 4, 2nd step
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # the child computes with this process's thread count: a matmul split over another number
+    # of threads rounds differently, and the resumed run must equal the uninterrupted one
+    threads = torch.get_num_threads()
+    code = CHILD.format(cfg=cfg.to_dict(), kill_step=10, threads=threads)  # epoch 3, 2nd step
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "cut")], env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
