@@ -1,0 +1,373 @@
+"""Loss and error at many points of a surface, several points per pass over the data.
+
+At each point ``w(c) = origin + sum_i c_i d_i`` (summed in float64, then cast to the model's
+dtype) the model is evaluated in eval mode on the training data (and the test data):
+
+    loss  = (1/N) sum_n loss_fn(f(x_n; w(c)), y_n)   (per-sample values summed in float64),
+    error = (1/N) sum_n [argmax f(x_n; w(c)) != y_n]  (a fraction, not percent),
+
+so neither depends on how the data are batched. BatchNorm either keeps the origin's running
+statistics (``bn="keep"``, Li et al. 2018) or gets the exact statistics of every point
+(``bn="recalibrate"``: :func:`landscape.curves.recalibrate_bn`, one pass over the training
+data per point, as curves do; the evaluation passes are then shared).
+
+Speed: :class:`SurfaceEvaluator` evaluates K points per pass over the data (K from a memory
+budget), so every batch is read and moved once for K points, and the network's input layer
+is computed once per batch for all of them (:mod:`landscape.surface._shared`). The K points
+run either one after the other on each batch (``strategy="loop"``: each point's values are
+bitwise those of evaluating it alone, whatever K and whichever points share its pass) or as
+one ``torch.func.vmap`` over ``functional_call`` with stacked parameters (``"vmap"``: fewer,
+larger kernels, which pays on a GPU; different kernels, so equal to the loop up to rounding).
+:func:`evaluate_point` is the plain reference: one point, the model's own forward.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call, vmap
+
+from landscape._types import ParamDict
+from landscape.curves.bn import recalibrate_bn
+from landscape.surface._shared import (
+    InputLayerShare,
+    activation_bytes_per_sample,
+    find_input_layer,
+)
+from landscape.surface.directions import SurfaceDirections
+
+__all__ = [
+    "BN_MODES",
+    "STRATEGIES",
+    "SurfaceEvaluator",
+    "cross_entropy_per_sample",
+    "evaluate_point",
+    "top1_wrong",
+]
+
+BN_MODES = ("keep", "recalibrate")
+STRATEGIES = ("loop", "vmap")
+Batches = Iterable[tuple[Tensor, Tensor]]
+LossFn = Callable[[Tensor, Tensor], Tensor]
+
+
+def cross_entropy_per_sample(outputs: Tensor, targets: Tensor) -> Tensor:
+    """Cross-entropy of every sample, computed in float64 (the default ``loss_fn``)."""
+    return F.cross_entropy(outputs.double(), targets, reduction="none")
+
+
+def top1_wrong(outputs: Tensor, targets: Tensor) -> Tensor:
+    """``1`` where the top-1 class is not the target (the default ``error_fn``)."""
+    return outputs.argmax(-1) != targets
+
+
+def _pieces(x: Tensor, y: Tensor, max_batch: int | None) -> Iterator[tuple[Tensor, Tensor]]:
+    if max_batch is None or x.shape[0] <= max_batch:
+        yield x, y
+    else:
+        yield from zip(x.split(max_batch), y.split(max_batch))
+
+
+class _Sums:
+    """Per-point running sums of one pass: loss (float64), errors, samples."""
+
+    def __init__(self, k: int, loss_fn: LossFn, error_fn: LossFn | None) -> None:
+        self.loss = [0.0] * k
+        self.wrong = [0.0] * k
+        self.n = 0
+        self.loss_fn, self.error_fn = loss_fn, error_fn
+
+    def add(self, k: int, out: Tensor, y: Tensor) -> None:
+        values = self.loss_fn(out, y)
+        if values.dim() != 1 or values.shape[0] != y.shape[0]:
+            raise TypeError(
+                f"loss_fn must return one loss per sample (shape [{y.shape[0]}]), got shape "
+                f"{tuple(values.shape)}: use reduction='none'"
+            )
+        self.loss[k] += float(values.double().sum())
+        if self.error_fn is not None:
+            self.wrong[k] += float(self.error_fn(out, y).double().sum())
+
+    def result(self, k: int, split: str) -> dict[str, float]:
+        if self.n == 0:
+            raise ValueError(f"the {split} data are empty: pass at least one (x, y) batch")
+        out = {f"{split}_loss": self.loss[k] / self.n}
+        if self.error_fn is not None:
+            out[f"{split}_error"] = self.wrong[k] / self.n
+        return out
+
+
+@torch.no_grad()
+def evaluate_point(
+    model: nn.Module,
+    params: Mapping[str, Tensor],
+    train: Batches,
+    test: Batches | None = None,
+    *,
+    bn: str = "keep",
+    bn_data: Batches | None = None,
+    loss_fn: LossFn = cross_entropy_per_sample,
+    error_fn: LossFn | None = top1_wrong,
+) -> dict[str, float]:
+    """Loss and error at one weight vector with the model's own forward (the reference).
+
+    Args:
+        model: the network; ``params`` replace its parameters (missing names: its own).
+        params: the weights, ``name -> tensor``.
+        train: training batches ``(x, y)`` (any re-iterable, a ``DataLoader`` included).
+        test: test batches, or ``None``.
+        bn: ``"keep"`` (the model's running statistics) or ``"recalibrate"``.
+        bn_data: data of the BatchNorm pass (default: ``train``).
+        loss_fn: ``(outputs, targets) -> per-sample losses``.
+        error_fn: ``(outputs, targets) -> per-sample 0/1 errors``, or ``None``.
+
+    Returns:
+        ``train_loss``, ``train_error`` (and ``test_loss``, ``test_error``); fractions.
+
+    """
+    _check_bn(bn)
+    device = next(iter(params.values())).device
+    buffers = recalibrate_bn(model, params, bn_data if bn_data is not None else train) if (
+        bn == "recalibrate") else {}
+    out: dict[str, float] = {}
+    with _eval_mode(model):
+        for split, data in (("train", train), ("test", test)):
+            if data is None:
+                continue
+            sums = _Sums(1, loss_fn, error_fn)
+            for x, y in data:
+                x, y = x.to(device), y.to(device)
+                sums.n += int(y.shape[0])
+                sums.add(0, functional_call(model, (dict(params), buffers), (x,)), y)
+            out.update(sums.result(0, split))
+    return out
+
+
+@contextlib.contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def _check_bn(bn: str) -> None:
+    if bn not in BN_MODES:
+        raise ValueError(f"bn must be 'keep' (Li et al. 2018) or 'recalibrate' (exact "
+                         f"statistics per point), got {bn!r}")
+
+
+class SurfaceEvaluator:
+    """Evaluate many points of one surface, K per pass over the data (module docstring).
+
+    Args:
+        model: the network (its own parameters are not used where the origin has a name).
+        directions: the surface (origin and directions).
+        train: training batches ``(x, y)``, re-iterable (a ``DataLoader`` included).
+        test: test batches, or ``None`` (no test fields).
+        bn: ``"keep"`` or ``"recalibrate"``.
+        bn_data: data of the BatchNorm pass (default: ``train``).
+        loss_fn: ``(outputs, targets) -> per-sample losses`` (default: cross-entropy in
+            float64).
+        error_fn: ``(outputs, targets) -> per-sample 0/1 errors`` (default: top-1), or
+            ``None`` for no error fields.
+        memory_budget: bytes for the points of one pass (their parameters, and their
+            activations under ``vmap``); sets K.
+        points_per_pass: K, overriding ``memory_budget``.
+        strategy: ``"loop"`` or ``"vmap"``.
+        share_input_layer: compute the input layer once per batch for all points:
+            ``"auto"`` when its fan-in (multiply-adds per output value) is at least
+            ``16 * ndim`` (an MLP on images, not a 3x3 convolution of 1-3 channels, where
+            combining the ``1 + ndim`` products costs as much as the layer), ``True``
+            whenever it can be shared, ``False`` never.
+        max_batch: split data batches into pieces of at most this many samples for the
+            evaluation passes (eval mode: the values do not depend on it; the BatchNorm pass
+            keeps the data's batches).
+
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        directions: SurfaceDirections,
+        train: Batches,
+        test: Batches | None = None,
+        *,
+        bn: str = "keep",
+        bn_data: Batches | None = None,
+        loss_fn: LossFn = cross_entropy_per_sample,
+        error_fn: LossFn | None = top1_wrong,
+        memory_budget: int = 2**29,
+        points_per_pass: int | None = None,
+        strategy: str = "loop",
+        share_input_layer: bool | str = "auto",
+        max_batch: int | None = None,
+    ) -> None:
+        _check_bn(bn)
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+        if points_per_pass is not None and int(points_per_pass) < 1:
+            raise ValueError(f"points_per_pass must be a positive integer, got "
+                             f"{points_per_pass!r}")
+        if share_input_layer not in (True, False, "auto"):
+            raise ValueError(f"share_input_layer must be True, False or 'auto', got "
+                             f"{share_input_layer!r}")
+        if max_batch is not None and int(max_batch) < 1:
+            raise ValueError(f"max_batch must be a positive integer, got {max_batch!r}")
+        if not memory_budget > 0:
+            raise ValueError(f"memory_budget must be a positive number of bytes, got "
+                             f"{memory_budget!r}")
+        self.model, self.directions = model, directions
+        self.train, self.test = train, test
+        self.bn, self.bn_data = bn, bn_data if bn_data is not None else train
+        self.loss_fn, self.error_fn = loss_fn, error_fn
+        self.memory_budget, self.strategy = int(memory_budget), strategy
+        self.share_input_layer, self.max_batch = share_input_layer, max_batch
+        self._fixed_k = int(points_per_pass) if points_per_pass is not None else None
+        self._probed = False
+        self._share: InputLayerShare | None = None
+        self._point_bytes = 0
+        origin = directions.origin
+        self.device = next(iter(origin.values())).device
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The values computed at every point, in ``PLANE_FIELDS`` order."""
+        splits = ("train",) + (("test",) if self.test is not None else ())
+        kinds = ("loss",) + (("error",) if self.error_fn is not None else ())
+        return tuple(f"{s}_{k}" for s in splits for k in kinds)
+
+    @property
+    def shared_layer(self) -> str | None:
+        """The module computed once per batch for all points (after the first pass)."""
+        return self._share.name if self._share is not None else None
+
+    def _probe(self) -> None:
+        """Find the input layer and the bytes one point of a pass needs (one small forward)."""
+        if self._probed:
+            return
+        x, _ = next(iter(self.train))
+        x = x.to(self.device)
+        origin = self.directions.origin
+        probe = x[: min(2, x.shape[0])]
+        with _eval_mode(self.model), torch.no_grad():
+            if self.share_input_layer is not False:
+                least = 16 * self.directions.ndim if self.share_input_layer == "auto" else 0
+                self._share = find_input_layer(self.model, origin, self.directions.vectors,
+                                               probe, min_fan_in=least)
+            per_point = sum(t.numel() * t.element_size() for t in origin.values())
+            if self.strategy == "vmap":
+                rows = min(x.shape[0], self.max_batch or x.shape[0])
+                per_point += 2 * rows * activation_bytes_per_sample(self.model, origin, probe)
+        self._point_bytes = per_point
+        self._probed = True
+
+    @property
+    def points_per_pass(self) -> int:
+        """K: the points evaluated per pass over the data."""
+        if self._fixed_k is not None:
+            return self._fixed_k
+        self._probe()
+        return max(1, self.memory_budget // max(1, self._point_bytes))
+
+    def evaluate(self, coords: Any) -> dict[str, np.ndarray]:
+        """Values at ``coords`` (``[M, ndim]``), ``points_per_pass`` points per data pass.
+
+        Returns:
+            One ``[M]`` float64 array per field of :attr:`fields`.
+
+        """
+        c = np.asarray(coords, dtype=np.float64).reshape(-1, self.directions.ndim)
+        out = {f: np.empty(len(c)) for f in self.fields}
+        k = self.points_per_pass
+        for start in range(0, len(c), k):
+            for i, row in enumerate(self.evaluate_pass(c[start:start + k])):
+                for f, v in row.items():
+                    out[f][start + i] = v
+        return out
+
+    @torch.no_grad()
+    def evaluate_pass(self, coords: Any) -> list[dict[str, float]]:
+        """Values at ``coords`` (``[K, ndim]``) with one pass over each data set."""
+        self._probe()
+        c = np.asarray(coords, dtype=np.float64).reshape(-1, self.directions.ndim)
+        points = [self.directions.point(row) for row in c]
+        buffers: list[ParamDict] = [{} for _ in points]
+        if self.bn == "recalibrate":
+            buffers = [recalibrate_bn(self.model, p, self.bn_data) for p in points]
+        shared = self._share.params if self._share is not None else {}
+        rest = [{k: v for k, v in p.items() if k not in shared} for p in points]
+        rows: list[dict[str, float]] = [{} for _ in points]
+        with _eval_mode(self.model):
+            for split, data in (("train", self.train), ("test", self.test)):
+                if data is None:
+                    continue
+                run = self._vmap_pass if self.strategy == "vmap" else self._loop_pass
+                sums = run(rest, buffers, c, data)
+                for i, row in enumerate(rows):
+                    row.update(sums.result(i, split))
+        return rows
+
+    def _batches(self, data: Batches) -> Iterator[tuple[Tensor, Tensor]]:
+        for x, y in data:
+            yield from _pieces(x.to(self.device), y.to(self.device), self.max_batch)
+
+    def _loop_pass(self, rest: list[ParamDict], buffers: list[ParamDict], coords: np.ndarray,
+                   data: Batches) -> _Sums:
+        share = self._share
+        shared = share.params if share is not None else {}
+        sums = _Sums(len(rest), self.loss_fn, self.error_fn)
+        with share if share is not None else contextlib.nullcontext():
+            for x, y in self._batches(data):
+                sums.n += int(y.shape[0])
+                if share is not None:
+                    share.new_batch()
+                for k, p in enumerate(rest):
+                    if share is not None:
+                        share.coords = [float(v) for v in coords[k]]
+                    out = functional_call(self.model, (p, shared, buffers[k]), (x,))
+                    self._check_hits()
+                    sums.add(k, out, y)
+        return sums
+
+    def _vmap_pass(self, rest: list[ParamDict], buffers: list[ParamDict], coords: np.ndarray,
+                   data: Batches) -> _Sums:
+        share = self._share
+        shared = share.params if share is not None else {}
+        stacked = {k: torch.stack([p[k] for p in rest]) for k in rest[0]}
+        bufs = {k: torch.stack([b[k] for b in buffers]) for k in buffers[0]}
+        dtype = next(iter(self.directions.origin.values())).dtype
+        ck = torch.as_tensor(coords, dtype=dtype, device=self.device)
+
+        def forward(p: ParamDict, b: ParamDict, c: Tensor, x: Tensor) -> Tensor:
+            if share is not None:
+                share.coords = [c[j] for j in range(c.shape[0])]
+            return functional_call(self.model, (p, shared, b), (x,))
+
+        batched = vmap(forward, in_dims=(0, 0 if bufs else None, 0, None))
+        sums = _Sums(len(rest), self.loss_fn, self.error_fn)
+        with share if share is not None else contextlib.nullcontext():
+            for x, y in self._batches(data):
+                sums.n += int(y.shape[0])
+                if share is not None:
+                    share.new_batch()
+                out = batched(stacked, bufs, ck, x)
+                self._check_hits()
+                for k in range(len(rest)):
+                    sums.add(k, out[k], y)
+        return sums
+
+    def _check_hits(self) -> None:
+        if self._share is not None and self._share.take_hits() != 1:
+            raise RuntimeError(
+                f"the input layer {self._share.name!r} was not computed exactly once in a "
+                "forward: evaluate with share_input_layer=False"
+            )
