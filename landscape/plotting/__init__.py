@@ -9,6 +9,7 @@ from landscape.plotting.features import (
     plot_universality,
     plot_weight_norms,
 )
+from landscape.plotting.surface import plot_surface_3d, plot_surface_contours, plot_surface_line
 from landscape.plotting.tradeoff import plot_tradeoff
 
 __all__ = [
@@ -21,6 +22,9 @@ __all__ = [
     "plot_report",
     "plot_sparsity_table",
     "plot_specialisation",
+    "plot_surface_3d",
+    "plot_surface_contours",
+    "plot_surface_line",
     "plot_tradeoff",
     "plot_training",
     "plot_universality",
