@@ -25,6 +25,7 @@ from landscape.store._checksum import MANIFEST_ATTR, check_schema, describe, man
 from landscape.store._h5 import write_tree
 from landscape.store._layout import Layout, describe_root, move_aside, not_a_store, now, report_once
 from landscape.store._locks import flocked
+from landscape.store._plog import identify_log
 from landscape.store.entry import FORMAT_ATTR, FORMAT_VERSION, Entry, identify, inspect
 from landscape.store.errors import CorruptEntryError, StoreError, StoreVersionError
 from landscape.store.keys import canonical_json, question_key
@@ -116,8 +117,6 @@ class Backend:
 
     def has_own(self) -> bool:
         """Whether the root holds an entry or partial log positively identified as ours."""
-        from landscape.store._plog import identify_log
-
         if any(identify(p) is not None for p in self.root.glob("*.h5")):
             return True
         return any(identify_log(p) is not None for p in (self.root / ".partial").glob("*.plog"))

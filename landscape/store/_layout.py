@@ -34,7 +34,8 @@ from landscape.store.errors import NotAStoreError, StoreVersionError, report
 
 __all__ = [
     "ASIDE_RE", "ENTRY_RE", "LAYOUT_VERSION", "LOG_RE", "MARKER", "TMP_RE", "Layout",
-    "check_key", "create_once", "move_aside", "now", "report_once",
+    "check_key", "create_once", "describe_root", "move_aside", "not_a_store", "now",
+    "report_once",
 ]
 
 MARKER = ".landscape-store"
