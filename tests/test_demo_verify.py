@@ -130,7 +130,8 @@ def test_project_and_verify_commands(tiny, capsys):
     assert report["verdict"]["thresholds"]["min_sparsity"] == 0 and report["control"] is None
     sparse = next(c for c in report["verdict"]["criteria"] if c["name"] == "sparse")
     assert sparse["passed"]
-    # fractions in the JSON: the curve's test error agrees with the runs' test accuracy
+    # fractions in the JSON: the curve's test error agrees with the runs' test accuracy (the
+    # curve at t = 0 and 1 is exactly the endpoints' weights; a count ratio, up to rounding)
     c = report["connectivity"]
     assert c["curve_test_error"][0] == pytest.approx(1 - report["runs"]["sgd"]["test_acc"])
     assert c["curve_test_error"][-1] == pytest.approx(1 - report["runs"]["grda"]["test_acc"])
