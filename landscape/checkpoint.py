@@ -52,6 +52,7 @@ __all__ = [
     "CheckpointError",
     "check_comparable",
     "checkpoint_digest",
+    "is_landscape_checkpoint",
     "load_checkpoint",
     "model_digest",
     "params_to_vector",
@@ -347,6 +348,26 @@ def _file_key(path: Path) -> tuple[str, int, int] | None:
     except OSError:
         return None
     return str(path.resolve()), st.st_mtime_ns, st.st_size
+
+
+def is_landscape_checkpoint(path: str | Path) -> bool:
+    """Whether ``path`` holds a landscape checkpoint (else: foreign weights, another file).
+
+    Cheap: the pickle is read with its tensors memory-mapped, not loaded. A ``.safetensors``
+    file, or a PyTorch file whose content is not a landscape payload (a plain ``state_dict``),
+    gives ``False``; a file that cannot be read at all gives ``True``, so that
+    :func:`load_checkpoint` reports what is wrong with it.
+    """
+    path = Path(path)
+    with open(path, "rb") as f:
+        head = f.read(9)
+    if len(head) == 9 and head[8:9] == b"{" and not zipfile.is_zipfile(path):
+        return False  # safetensors: an 8-byte header length, then its JSON header
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # unreadable, unsafe or damaged: let load_checkpoint say which
+        return zipfile.is_zipfile(path)
+    return isinstance(payload, dict) and payload.get("format") == FORMAT
 
 
 def checkpoint_digest(path: str | Path) -> str:
