@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from landscape.devices import resolve_device
+
 __all__ = [
     "add_device_flag",
     "add_json_flag",
@@ -92,19 +94,6 @@ def add_device_flag(parser: argparse.ArgumentParser, default: str = "auto") -> N
         "--device", default=default,
         help="cpu, cuda, cuda:N, or auto (CUDA when present; default %(default)s)",
     )
-
-
-def resolve_device(name: str) -> torch.device:
-    """Turn ``auto``/``cpu``/``cuda[:N]`` into a device, with a clear error when absent."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise ValueError(f"unknown device {name!r}: use cpu, cuda, cuda:N or auto") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available: use --device cpu")
-    return device
 
 
 def parse_value(text: str) -> Any:

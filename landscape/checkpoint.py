@@ -24,7 +24,7 @@ import os
 import pickle
 import re
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,8 @@ from landscape._digest import (
 from landscape._io import atomic_path
 from landscape._types import ParamDict
 from landscape.models import create_model
+from landscape.params import IncompatibleParameters, params_to_vector, vector_to_params
+from landscape.params import check_comparable as _check_params
 
 __all__ = [
     "FORMAT",
@@ -412,66 +414,17 @@ def check_comparable(
     *,
     names: tuple[str, str] = ("a", "b"),
 ) -> None:
-    """Raise if two parameter (or state) dicts differ in names or shapes.
-
-    Args:
-        a: a dict ``name -> tensor`` or a :class:`Checkpoint` (its parameters are compared).
-        b: the same for the other side.
-        names: how to call the two sides in the message.
+    """:func:`landscape.params.check_comparable` on checkpoints' parameters (or dicts).
 
     Raises:
-        CheckpointError: naming the first mismatching entry, e.g. "checkpoint b has parameter
-            'fc.weight' of shape (10, 300), a has (10, 100): the two runs use different models".
+        CheckpointError: naming the first mismatching entry and both shapes.
 
     >>> check_comparable({"w": torch.zeros(2)}, {"w": torch.ones(2)})
 
     """
     da = a.parameters() if isinstance(a, Checkpoint) else a
     db = b.parameters() if isinstance(b, Checkpoint) else b
-    na, nb = names
-    for name in da:
-        if name not in db:
-            raise CheckpointError(
-                f"{na} has parameter {name!r} but {nb} does not: the two use different models"
-            )
-        if tuple(da[name].shape) != tuple(db[name].shape):
-            raise CheckpointError(
-                f"{nb} has parameter {name!r} of shape {tuple(db[name].shape)}, {na} has "
-                f"{tuple(da[name].shape)}: the two use different models"
-            )
-    for name in db:
-        if name not in da:
-            raise CheckpointError(
-                f"{nb} has parameter {name!r} but {na} does not: the two use different models"
-            )
-
-
-def params_to_vector(params: Mapping[str, Tensor] | Iterable[Tensor]) -> Tensor:
-    """Concatenate tensors (dict values in order) into one flat vector.
-
-    >>> params_to_vector({"a": torch.ones(2, 2), "b": torch.zeros(1)}).tolist()
-    [1.0, 1.0, 1.0, 1.0, 0.0]
-    """
-    tensors = list(params.values()) if isinstance(params, Mapping) else list(params)
-    return torch.cat([t.reshape(-1) for t in tensors])
-
-
-def vector_to_params(vector: Tensor, like: Mapping[str, Tensor]) -> ParamDict:
-    """Split a flat vector into a dict shaped like ``like`` (views of ``vector``).
-
-    Raises:
-        ValueError: the vector's length differs from the total size of ``like``.
-
-    """
-    total = sum(t.numel() for t in like.values())
-    if vector.dim() != 1 or vector.numel() != total:
-        raise ValueError(
-            f"expected a flat vector of {total} entries to match the parameters, got shape "
-            f"{tuple(vector.shape)}"
-        )
-    out: ParamDict = {}
-    offset = 0
-    for name, t in like.items():
-        out[name] = vector[offset : offset + t.numel()].view_as(t)
-        offset += t.numel()
-    return out
+    try:
+        _check_params(da, db, names=names)
+    except IncompatibleParameters as exc:
+        raise CheckpointError(str(exc)) from None

@@ -38,9 +38,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from landscape import __version__
-from landscape._cliutil import resolve_device
 from landscape.checkpoint import load_checkpoint, load_into, save_checkpoint
 from landscape.data import EvalSet, TrainLoader, get_dataset
+from landscape.devices import resolve_device
 from landscape.distributed import DataParallel, context
 from landscape.models import create_model
 from landscape.optim import create_optimizer, create_schedule

@@ -1,0 +1,1 @@
+"""The ``landscape`` subcommands: parse flags, resolve the subject, call the library, print."""

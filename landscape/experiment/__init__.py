@@ -1,0 +1,1 @@
+"""The experiment layer: subjects (what is analysed), cached analyses, runs and experiments."""
