@@ -209,46 +209,48 @@ class HessianOperator(CurvatureOperator):
         """Free the cached gradient graphs (they are rebuilt on the next product)."""
         self._graphs, self._theta_req = None, None
 
-    def _hvp_reverse(self, theta: Tensor, g: Tensor, m: Tensor, *, retain: bool) -> Tensor:
-        if m.shape[1] == 1:
-            return torch.autograd.grad(g, theta, m[:, 0], retain_graph=retain)[0][:, None]
+    def _hvp_reverse(self, theta: Tensor, g: Tensor, rows: Tensor, *, retain: bool) -> Tensor:
+        if rows.shape[0] == 1:
+            return torch.autograd.grad(g, theta, rows[0], retain_graph=retain)[0][None]
         if self.block == "vmap":
-            out = torch.autograd.grad(
-                g, theta, m.T.contiguous(), retain_graph=retain, is_grads_batched=True
+            return torch.autograd.grad(
+                g, theta, rows, retain_graph=retain, is_grads_batched=True
             )[0]
-            return out.T
-        cols = [
-            torch.autograd.grad(g, theta, m[:, j], retain_graph=retain or j < m.shape[1] - 1)[0]
-            for j in range(m.shape[1])
-        ]
-        return torch.stack(cols, dim=1)
+        last = rows.shape[0] - 1
+        return torch.stack([
+            torch.autograd.grad(g, theta, row, retain_graph=retain or i < last)[0]
+            for i, row in enumerate(rows)
+        ])
 
-    def _hvp_forward(self, x: Tensor, y: Tensor, w: float, m: Tensor) -> Tensor:
+    def _hvp_forward(self, x: Tensor, y: Tensor, w: float, rows: Tensor) -> Tensor:
         def gradient(t: Tensor) -> Tensor:
             return grad(self.loss)(t, x, y, w)
 
         def one(v: Tensor) -> Tensor:
             return jvp(gradient, (self.theta,), (v,))[1]
 
-        if m.shape[1] == 1 or self.block == "loop":
-            return torch.stack([one(m[:, j]) for j in range(m.shape[1])], dim=1)
-        return vmap(one)(m.T).T
+        if rows.shape[0] == 1 or self.block == "loop":
+            return torch.stack([one(row) for row in rows])
+        return vmap(one)(rows)
 
     def _matmat(self, m: Tensor) -> Tensor:
-        out = torch.zeros_like(m)
+        return self._matmat_rows(m.T.contiguous()).T
+
+    def _matmat_rows(self, rows: Tensor) -> Tensor:
+        out = torch.zeros_like(rows)
         with eval_mode(self.loss.model, enabled=not self.train_mode):
             if self.method == "forward":
                 for x, y, w in self._batches():
-                    out += self._hvp_forward(x, y, w, m)
+                    out += self._hvp_forward(x, y, w, rows)
                 return out
             if self.method == "cached" and self._graphs is None:
                 self._build_cache()
             graphs = self._graphs if self.method == "cached" else None
             for i, (x, y, w) in enumerate(self._batches()):
                 if graphs is not None and graphs[i] is not None:
-                    out += self._hvp_reverse(self._theta_req, graphs[i], m, retain=True)
+                    out += self._hvp_reverse(self._theta_req, graphs[i], rows, retain=True)
                     continue
                 theta = self.theta.detach().requires_grad_(True)
                 g = torch.autograd.grad(self.loss(theta, x, y, w), theta, create_graph=True)[0]
-                out += self._hvp_reverse(theta, g, m, retain=False)
+                out += self._hvp_reverse(theta, g, rows, retain=False)
         return out

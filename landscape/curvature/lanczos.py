@@ -2,37 +2,65 @@
 
 Krylov-Schur form of thick-restart Lanczos (Wu & Simon 2000, "Thick-restart Lanczos method
 for large symmetric eigenvalue problems"; Stewart 2001, "A Krylov-Schur algorithm for large
-eigenproblems"). With an orthonormal basis ``Q`` (``[P, j]``), the projected matrix
-``T = Q^T H Q`` and a residual block ``R`` orthogonal to ``Q``, every step keeps
+eigenproblems"). With an orthonormal basis ``Q`` (``[j, P]``, one row per vector), the
+projected matrix ``T = Q H Q^T`` and an orthonormal residual block ``R`` orthogonal to ``Q``
+with its coupling ``K``, every step keeps
 
-    H Q = Q T + R Z^T.
+    H Q^T = Q^T T + R^T K.
 
-A step orthonormalises ``R`` (``R = Q_new B``), multiplies ``W = H Q_new`` (one block product),
-and orthogonalises ``W`` against the whole basis twice (full reorthogonalisation: "twice is
-enough", Giraud et al. 2005), which keeps the basis orthogonal to rounding and so prevents
-ghost copies of converged eigenvalues. When the basis reaches ``max_basis`` columns, the
-Ritz decomposition ``T = S diag(theta) S^T`` is truncated to the wanted Ritz vectors plus a
-few more (``Q <- Q S_l``, ``T <- diag(theta_l)``, ``Z <- S_l^T Z``): memory stays bounded by
-``max_basis`` vectors. The Ritz residual of ``(theta_i, y_i = Q s_i)`` follows from the
-relation without a product: ``||H y_i - theta_i y_i|| = ||R Z^T s_i||``; iteration stops when
-``||H y_i - theta_i y_i|| <= tol * |theta_i|`` for the ``k`` wanted pairs, and the final
-residuals are verified with explicit products. With ``block_size > 1`` this is block Lanczos
-on the operator's block product (one data pass per block).
+A step moves ``b`` directions of ``R`` into the basis (their rows of ``K`` are the new
+entries ``T[new, old]``), makes one block product ``W = H Q_new^T`` and orthogonalises ``W``:
+first against the rows it is known to couple to (the three-term recurrence, or the kept Ritz
+vectors after a restart), then by one Gram-Schmidt pass against the whole basis, and by a
+second only when the first removed most of ``W`` (Daniel, Gragg, Kaufman & Stewart 1976).
+The basis therefore stays orthogonal to rounding (no ghost copies of converged eigenvalues)
+at the cost of about two reads of the basis per step; ``T`` and ``K`` are small and solved on
+the host in float64. When the basis reaches ``max_basis`` rows the Ritz decomposition
+``T = S diag(theta) S^T`` is truncated to the wanted Ritz vectors and some more
+(``Q <- S_l^T Q`` in place, ``T <- diag(theta_l)``, ``K <- K S_l``): memory stays at
+``max_basis`` vectors.
+
+The Ritz residual of ``(theta_i, y_i = Q^T s_i)`` follows from the relation without a product,
+``||H y_i - theta_i y_i|| = ||K s_i||``; the iteration stops when every wanted pair has
+
+    ||H y_i - theta_i y_i|| <= max(tol * |theta_i|, 100 * eps * ||H||),
+
+with ``||H||`` estimated by the largest ``|theta|``: the second term is the rounding floor of
+the products in the operator's dtype (``eps = torch.finfo(dtype).eps``), below which no
+residual can be measured. The default ``tol = sqrt(eps)`` (3.5e-4 in float32, 1.5e-8 in
+float64) asks for half the digits of the dtype, reachable for every pair whose eigenvalue is
+not far below ``||H||``. The final residuals are then verified by one block product of the
+``k`` Ritz vectors (one data pass).
+
+A ``[P, s]`` ``start`` is a warm start (e.g. the eigenvectors of the previous epoch). One
+product, of the normalised sum ``u`` of its vectors, tells how far ``span(start)`` is from
+invariant. When the part of ``H u`` outside it is within ``tol * ||H u||``, the start is used
+as a subspace: one block product, a Rayleigh-Ritz projection (whose residuals are explicit,
+so a start that already holds the answer costs ``s`` products and no verification), then the
+thick-restart iteration continues from that decomposition, its wider residual block taken a
+block at a time by importance, converged pairs locked (Stewart 2001). Otherwise the
+iteration starts from ``u``: its single Krylov sequence serves every wanted pair, where a
+block Krylov space from the start would pay about ``s`` products per step of accuracy. The
+stopping rule is the same as from a cold start.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from landscape.curvature._krylov import KrylovSchur
 from landscape.curvature.operator import CurvatureOperator
 
-__all__ = ["WHICH", "EigenResult", "lanczos"]
+__all__ = ["WHICH", "EigenResult", "default_tol", "lanczos"]
 
 WHICH = ("LA", "SA", "LM")
+ROUNDING = 100  # residuals below ROUNDING * eps * ||H|| are at the products' rounding level
 
 
 @dataclass
@@ -41,11 +69,15 @@ class EigenResult:
 
     Attributes:
         eigenvalues: ``[k]`` Ritz values, ordered by ``which`` (``LA``: descending).
-        eigenvectors: ``[P, k]`` orthonormal Ritz vectors as **columns**.
+        eigenvectors: ``[P, k]`` orthonormal Ritz vectors as **columns** (a transposed view
+            of row-major ``[k, P]`` storage: ``eigenvectors.T`` is contiguous).
         residuals: ``[k]`` ``||H v_i - lambda_i v_i||`` (explicit products when verified).
-        converged: ``[k]`` whether ``residuals <= tol * |eigenvalues|``.
+        converged: ``[k]`` whether ``residuals <= max(tol * |eigenvalues|, floor)``.
         num_products: matrix-vector products used (verification included).
         num_restarts: thick restarts performed.
+        seconds: wall time of the solve.
+        product_seconds: the part of ``seconds`` spent in the operator's products.
+        tol: the relative tolerance used (the dtype's default when none was given).
 
     """
 
@@ -55,6 +87,9 @@ class EigenResult:
     converged: Tensor
     num_products: int
     num_restarts: int
+    seconds: float = 0.0
+    product_seconds: float = 0.0
+    tol: float = math.nan
 
     @property
     def all_converged(self) -> bool:
@@ -62,20 +97,13 @@ class EigenResult:
         return bool(self.converged.all())
 
 
-def _order(theta: Tensor, which: str) -> Tensor:
-    if which == "LA":
-        return torch.argsort(theta, descending=True)
-    if which == "SA":
-        return torch.argsort(theta)
-    return torch.argsort(theta.abs(), descending=True)
+def default_tol(dtype: torch.dtype) -> float:
+    """The default relative residual tolerance ``sqrt(eps)`` of a floating dtype.
 
-
-def _orthogonalise(q: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
-    """Classical Gram-Schmidt of ``w`` against ``q``, twice; returns ``(w', q^T w)``."""
-    h = q.T @ w
-    w = w - q @ h
-    h2 = q.T @ w
-    return w - q @ h2, h + h2
+    >>> f"{default_tol(torch.float32):.2e}", f"{default_tol(torch.float64):.2e}"
+    ('3.45e-04', '1.49e-08')
+    """
+    return float(torch.finfo(dtype).eps) ** 0.5
 
 
 def _as_operator(op: CurvatureOperator | Tensor) -> CurvatureOperator:
@@ -97,13 +125,74 @@ class _Dense(CurvatureOperator):
     def _matmat(self, m: Tensor) -> Tensor:
         return self.a @ m
 
+    def _matmat_rows(self, rows: Tensor) -> Tensor:
+        return rows @ self.a.T
+
+
+def _warm_start(op: CurvatureOperator, rows: Tensor, b: int,
+                tol: float) -> tuple[Tensor, Tensor | None, float]:
+    """Choose how a start subspace of more than ``b`` vectors is used (one product decides).
+
+    The product ``H u`` of ``u``, the normalised sum of the start vectors, shows how far the
+    start is from invariant: ``||(I - V^T V) H u||``. When that is within ``tol * ||H u||``,
+    the start is used as a subspace (its block product and a Rayleigh-Ritz
+    projection, which alone suffice when it already holds the answer); otherwise Lanczos
+    starts from ``u``, whose Krylov space is shared by all the wanted pairs (a block Krylov
+    space from the start would need about ``s`` times the products per step of accuracy).
+    ``H u`` is reused either way. Returns ``(first block rows, their known products,
+    seconds)``.
+    """
+    if rows.shape[0] <= b:
+        return rows, None, 0.0
+    v = KrylovSchur._orthonormal(rows)[0]
+    u = v.sum(0, keepdim=True)
+    u = u / u.norm()
+    clock = time.perf_counter()
+    hu = op.matmat_rows(u)
+    seconds = time.perf_counter() - clock
+    outside = float((hu - (hu @ v.T) @ v).norm())
+    if outside > tol * float(hu.norm()):
+        return u, hu, seconds
+    q, _ = torch.linalg.qr(torch.cat([u, v]).T)  # u first, then the rest of span(start)
+    q = q.T[: v.shape[0]]
+    q[0] = u[0]  # the same vector as u (QR may flip its sign)
+    return q.contiguous(), hu, seconds
+
+
+def _start_rows(start: Tensor | None, op: CurvatureOperator, b: int,
+                gen: torch.Generator) -> Tensor:
+    """Return the first block as rows ``[s, P]``, topped up with Gaussian rows to ``b``."""
+    n = op.dim
+    rows = torch.zeros(0, n, device=op.device, dtype=op.dtype)
+    if start is not None:
+        if not isinstance(start, Tensor):
+            raise TypeError(f"start must be a tensor [P] or [P, s], got {type(start).__name__}")
+        if start.dim() == 1 and start.shape[0] == n:
+            rows = start[None]
+        elif start.dim() == 2 and start.shape[0] == n:
+            rows = start.T
+        elif start.dim() == 2 and start.shape[1] == n:
+            rows = start
+        else:
+            raise ValueError(
+                f"start must be a vector [{n}] or a block [{n}, s] (columns, as "
+                f"EigenResult.eigenvectors), got shape {tuple(start.shape)}"
+            )
+        rows = rows.to(device=op.device, dtype=op.dtype)
+        if not bool(torch.isfinite(rows).all()) or not bool(rows.abs().amax() > 0):
+            raise ValueError("start must be finite and not zero: pass the previous eigenvectors")
+    if rows.shape[0] < b:
+        extra = torch.randn(b - rows.shape[0], n, generator=gen, device=op.device, dtype=op.dtype)
+        rows = torch.cat([rows, extra])
+    return rows.contiguous()
+
 
 def lanczos(
     op: CurvatureOperator | Tensor,
     k: int = 1,
     *,
     which: str = "LA",
-    tol: float = 1e-6,
+    tol: float | None = None,
     max_basis: int | None = None,
     block_size: int = 1,
     max_products: int | None = None,
@@ -119,115 +208,118 @@ def lanczos(
         k: number of eigenpairs.
         which: ``"LA"`` largest algebraic, ``"SA"`` smallest algebraic, ``"LM"`` largest
             magnitude.
-        tol: relative Ritz residual ``||H v - lambda v|| <= tol * |lambda|``.
-        max_basis: most basis vectors held at once (default ``max(2k + 2b, k + 20)``,
-            capped at ``P``).
+        tol: relative Ritz residual ``||H v - lambda v|| <= tol * |lambda|`` (never below the
+            rounding floor ``100 * eps * ||H||``); default ``sqrt(eps)`` of the operator's
+            dtype (see the module docstring).
+        max_basis: most basis vectors held at once (default ``max(2k + 2b, k + 20)`` with
+            ``b`` the larger of ``block_size`` and the start's columns; capped at ``P``).
         block_size: vectors per product ``b`` (1: Lanczos; more: block Lanczos).
         max_products: give up after this many products (default ``50 * max_basis``).
-        start: ``[P]`` or ``[P, b]`` starting block (default: seeded Gaussian).
-        seed: seed of the starting block and of breakdown replacements.
-        verify: recompute the final residuals with ``k`` explicit products.
-        progress: show a tqdm bar (stderr) of products used.
+        start: a warm start: ``[P]`` vector or ``[P, s]`` block (columns, e.g. the previous
+            :attr:`EigenResult.eigenvectors`; ``[s, P]`` rows are accepted too), topped up
+            with random vectors to ``block_size``; default: seeded Gaussian.
+        seed: seed of the random start and of breakdown replacements.
+        verify: recompute the final residuals with one block product of the ``k`` Ritz
+            vectors (one data pass).
+        progress: show a tqdm bar (stderr) of products, converged pairs and the largest
+            relative residual.
 
     Returns:
         An :class:`EigenResult`; eigenvectors are columns ``[P, k]``.
 
     Raises:
-        ValueError: invalid ``k``, ``which``, ``tol``, ``max_basis`` or ``block_size``.
+        ValueError: invalid ``k``, ``which``, ``tol``, ``max_basis``, ``block_size`` or
+            ``start``.
 
     >>> res = lanczos(torch.diag(torch.arange(1.0, 51.0, dtype=torch.float64)), k=3)
     >>> [round(x, 9) for x in res.eigenvalues.tolist()], res.all_converged
     ([50.0, 49.0, 48.0], True)
     """
+    began = time.perf_counter()
     op = _as_operator(op)
     n, b = op.dim, int(block_size)
     if which not in WHICH:
         raise ValueError(f"which must be one of {WHICH}, got {which!r}")
-    if b < 1 or not 1 <= k <= n - b:
+    if b < 1:
+        raise ValueError(f"block_size must be at least 1, got {block_size}")
+    if not 1 <= k <= n - b:
+        within = (f"P - 1 = {n - 1}" if b == 1
+                  else f"P - block_size = {n - b} (block_size {b})")
         raise ValueError(
-            f"need 1 <= k <= P - block_size and block_size >= 1; got k={k}, "
-            f"block_size={b}, P={n}"
+            f"k (the number of eigenpairs) must be between 1 and {within} for an operator of "
+            f"size P = {n}, got {k}"
         )
+    if tol is None:
+        tol = default_tol(op.dtype)
     if not tol > 0:
         raise ValueError(f"tol must be positive, got {tol}")
-    m = min(n, max_basis if max_basis is not None else max(2 * k + 2 * b, k + 20))
-    if m < k + b:
+    gen = torch.Generator(device=op.device).manual_seed(seed)
+    rows = _start_rows(start, op, b, gen)
+    first = rows.shape[0]
+    if first > n - 1:
+        raise ValueError(f"start has {first} vectors; at most P - 1 = {n - 1} fit")
+    m = min(n, max_basis if max_basis is not None else max(2 * k + 2 * first, k + 20))
+    if m < k + first:
         raise ValueError(
-            f"max_basis must be at least k + block_size = {k + b} (and at most P = {n}), "
-            f"got {max_basis}: raise it"
+            f"max_basis must be at least k + {'block_size' if start is None else 'start size'}"
+            f" = {k + first} (and at most P = {n}), got {max_basis}: raise it"
         )
     max_products = max_products if max_products is not None else 50 * m
-    dev, dt = op.device, op.dtype
-    gen = torch.Generator(device=dev).manual_seed(seed)
-    if start is None:
-        r = torch.randn(n, b, generator=gen, device=dev, dtype=dt)
-    else:
-        r = start.reshape(n, -1).to(device=dev, dtype=dt)
-        if r.shape[1] != b:
-            raise ValueError(f"start must have {b} column(s) (block_size), got {r.shape[1]}")
-    basis = torch.empty(n, m, device=dev, dtype=dt)  # the only P-sized storage: m vectors
-    j = 0
-    t = torch.zeros(0, 0, device=dev, dtype=dt)
-    theta = est = torch.zeros(0, device=dev, dtype=dt)
-    s = torch.zeros(0, 0, device=dev, dtype=dt)
-    done = torch.zeros(k, dtype=torch.bool, device=dev)
-    products = restarts = 0
-    bar = tqdm(total=max_products, disable=not progress, desc="lanczos", unit="hvp", leave=False)
+    eps = float(torch.finfo(op.dtype).eps)
+    rows, known, seconds = _warm_start(op, rows, b, tol)
+    state = KrylovSchur(op, m, rows, gen, keep_first=verify and rows.shape[0] >= k, known=known)
+    if known is not None:
+        state.products, state.product_seconds = 1, seconds
+    bar = tqdm(total=max_products, desc="lanczos", unit="hvp", leave=False) if progress else None
+    scale = 0.0
+    theta = s = est = torch.zeros(0, dtype=torch.float64)
+    done = torch.zeros(k, dtype=torch.bool)
+    weights = None  # the unconverged wanted Ritz vectors, scaled by 1 / threshold
+    threshold = torch.ones(k, dtype=torch.float64)
     while True:
-        if j + b > m:  # thick restart: keep the wanted Ritz vectors and some more
-            keep = min(m - b, max(k + int(done.sum()), k + (m - k) // 2))
-            basis[:, :keep] = basis[:, :j] @ s[:, :keep]
-            j = keep
-            t = torch.diag(theta[:keep])
-            restarts += 1
-        q = basis[:, :j]
-        r, _ = _orthogonalise(q, r)
-        if b == 1:  # a norm instead of a QR factorisation
-            beta = r.norm().reshape(1, 1)
-            q_new = r / beta.clamp_min(torch.finfo(dt).tiny)
-        else:
-            q_new, beta = torch.linalg.qr(r)
-        scale = float(t.abs().max()) if t.numel() else 1.0
-        bad = beta.diagonal().abs() <= 1e3 * torch.finfo(dt).eps * max(scale, 1e-300)
-        for i in torch.nonzero(bad).flatten().tolist():  # breakdown: an invariant subspace
-            w = torch.randn(n, 1, generator=gen, device=dev, dtype=dt)
-            w, _ = _orthogonalise(torch.cat([q, q_new[:, :i], q_new[:, i + 1 :]], 1), w)
-            q_new[:, i : i + 1] = w / w.norm()
-            beta[i] = 0.0
-        basis[:, j : j + b] = q_new
-        w = op.matmat(q_new)
-        products += b
-        bar.update(b)
-        w, h = _orthogonalise(basis[:, : j + b], w)
-        t_new = torch.zeros(j + b, j + b, device=dev, dtype=dt)
-        t_new[:j, :j] = t
-        t_new[:, j:] = h
-        t_new[j:, :] = h.T
-        t_new[j:, j:] = 0.5 * (h[j:] + h[j:].T)
-        t, j, r = t_new, j + b, w
-        z = torch.zeros(j, b, device=dev, dtype=dt)
-        z[j - b :] = torch.eye(b, device=dev, dtype=dt)
-        if j < k:
+        step = min(b, state.r.shape[0])
+        if state.j + step > m:  # thick restart: the wanted Ritz vectors and more
+            keep = min(m - step, max(k + int(done.sum()), k + (m - k) // 2))
+            state.restart(s, theta, keep)  # the kept Ritz vectors are now the first rows
+            weights = torch.eye(keep, dtype=torch.float64)[:, :k][:, ~done] / threshold[~done]
+        before = state.products
+        state.expand(scale, b, weights)
+        if bar is not None:
+            bar.update(state.products - before)
+        if state.j < k:
             continue
-        # Rayleigh-Ritz on T (j x j, cheap) after every step: stop as soon as k pairs converge
-        theta, s = torch.linalg.eigh(t)
-        idx = _order(theta, which)
-        theta, s = theta[idx], s[:, idx]
-        c = z.T @ s
-        est = torch.sqrt(((r.T @ r) @ c * c).sum(0).clamp_min(0))
-        floor = torch.finfo(dt).eps * float(theta.abs().max())
-        done = est[:k] <= tol * theta[:k].abs().clamp_min(floor)
-        bar.set_postfix(converged=f"{int(done.sum())}/{k}")
-        if bool(done.all()) or products >= max_products:
+        theta, s, est = state.ritz(which)
+        scale = max(scale, float(theta.abs().max()))
+        threshold = (tol * theta[:k].abs()).clamp_min(ROUNDING * eps * scale)
+        done = est[:k] <= threshold
+        if bar is not None:
+            worst = float((est[:k] / theta[:k].abs().clamp_min(1e-300)).max())
+            bar.set_postfix(converged=f"{int(done.sum())}/{k}", residual=f"{worst:.1e}")
+        if bool(done.all()) or state.products >= max_products:
             break
-    bar.close()
-    vectors = basis[:, :j] @ s[:, :k]
-    values = theta[:k]
+        weights = s[:, :k][:, ~done] / threshold[~done]
+        if state.r.shape[0] > b and bool(done.any()):  # a start subspace's wide residual
+            state.lock(s[:, :k][:, done])
+    if bar is not None:
+        bar.close()
+    sk, values = s[:, :k], theta[:k]
+    vectors = state.vectors(sk)
+    products, product_seconds = state.products, state.product_seconds
     residuals = est[:k]
     if verify:
-        hv = op.matmat(vectors)
-        products += k
-        residuals = (hv - vectors * values).norm(dim=0)
-    floor = torch.finfo(dt).eps * float(values.abs().max())
-    converged = residuals <= tol * values.abs().clamp_min(floor)
-    return EigenResult(values, vectors, residuals, converged, products, restarts)
+        dev_values = values.to(device=op.device, dtype=op.dtype)
+        if state.first_products is not None:  # Ritz vectors of the start block: explicit
+            hv = sk.T.to(device=op.device, dtype=op.dtype) @ state.first_products
+        else:
+            clock = time.perf_counter()
+            hv = op.matmat_rows(vectors)
+            product_seconds += time.perf_counter() - clock
+            products += k
+        residuals = (hv - dev_values[:, None] * vectors).norm(dim=1).to(torch.float64).cpu()
+    threshold = (tol * values.abs()).clamp_min(ROUNDING * eps * scale)
+    converged = residuals <= threshold
+    out = {"device": op.device, "dtype": op.dtype}
+    return EigenResult(
+        values.to(**out), vectors.T, residuals.to(**out), converged.to(op.device), products,
+        state.restarts, time.perf_counter() - began, product_seconds, float(tol),
+    )

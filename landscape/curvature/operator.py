@@ -98,6 +98,32 @@ class CurvatureOperator(ABC):
         self.num_products += int(m.shape[1])
         return self._matmat(m.to(device=self.device, dtype=self.dtype))
 
+    def _matmat_rows(self, rows: Tensor) -> Tensor:
+        """``(A @ rows.T).T`` for a ``[K, P]`` block of row vectors (override when rows are native).
+
+        The default goes through :meth:`_matmat`; operators whose products are naturally
+        row-major (a batch of vectors) override it to avoid the transposes.
+        """
+        return self._matmat(rows.T).T
+
+    def matmat_rows(self, rows: Tensor) -> Tensor:
+        """Return ``(A @ rows.T).T`` for ``K`` row vectors ``[K, P]`` (counted as ``K`` products).
+
+        The eigensolvers keep their bases row-major (each vector a contiguous row), so a block
+        of basis vectors is multiplied without a transpose or a column gather.
+
+        Raises:
+            ValueError: ``rows`` is not ``[K, P]``.
+
+        """
+        if rows.dim() != 2 or rows.shape[1] != self.dim:
+            raise ValueError(
+                f"expected a block of rows of shape [K, {self.dim}], got {tuple(rows.shape)}"
+            )
+        self.num_products += int(rows.shape[0])
+        out = self._matmat_rows(rows.to(device=self.device, dtype=self.dtype))
+        return out if out.is_contiguous() else out.contiguous()
+
     def flatten(self, tensors: Sequence[Tensor]) -> Tensor:
         """Concatenate parameter-shaped tensors into a flat vector ``[P]``."""
         if len(tensors) != len(self.shapes):

@@ -91,8 +91,12 @@ def test_bad_arguments():
     a = torch.eye(5, dtype=torch.float64)
     with pytest.raises(ValueError, match="which must be one of"):
         lanczos(a, 2, which="BE")
-    with pytest.raises(ValueError, match="need 1 <= k <= P - block_size"):
+    with pytest.raises(ValueError, match=r"k \(the number of eigenpairs\) must be between 1 and "
+                       r"P - 1 = 4 .* got 5") as err:
         lanczos(a, 5)
+    assert "block_size" not in str(err.value)  # the caller never set it
+    with pytest.raises(ValueError, match=r"between 1 and P - block_size = 3 \(block_size 2\)"):
+        lanczos(a, 4, block_size=2)
     with pytest.raises(ValueError, match="max_basis must be at least k \\+ block_size = 3"):
         lanczos(a, 2, max_basis=2)
     with pytest.raises(ValueError, match="tol must be positive"):
