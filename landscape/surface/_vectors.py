@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from landscape._types import ParamDict
+from landscape.params import check_comparable
 
 __all__ = [
     "as_direction",
@@ -33,28 +34,12 @@ def check_like(
 ) -> None:
     """Raise ``ValueError`` naming the first name or shape where ``a`` and ``b`` differ.
 
-    >>> check_like({"w": torch.zeros(2)}, {"w": torch.zeros(3)}, "a", "b")  # doctest: +ELLIPSIS
+    >>> check_like({"w": torch.zeros(2)}, {"w": torch.zeros(3)}, "SGD", "gRDA")
     Traceback (most recent call last):
     ...
-    ValueError: b has parameter 'w' of shape (3,), a has (2,): both must be parameters of ...
-    """
-    for name, t in a.items():
-        if name not in b:
-            raise ValueError(
-                f"{what_a} has parameter {name!r} but {what_b} does not: both must be "
-                "parameters of the same model (name -> tensor, as model.named_parameters())"
-            )
-        if tuple(b[name].shape) != tuple(t.shape):
-            raise ValueError(
-                f"{what_b} has parameter {name!r} of shape {tuple(b[name].shape)}, {what_a} "
-                f"has {tuple(t.shape)}: both must be parameters of the same model"
-            )
-    for name in b:
-        if name not in a:
-            raise ValueError(
-                f"{what_b} has parameter {name!r} but {what_a} does not: both must be "
-                "parameters of the same model (name -> tensor, as model.named_parameters())"
-            )
+    landscape.params.IncompatibleParameters: gRDA has parameter 'w' of shape (3,), SGD has (2,): the two use different models
+    """  # noqa: E501
+    check_comparable(a, b, names=(what_a, what_b))
 
 
 def float64(params: Mapping[str, Tensor]) -> ParamDict:

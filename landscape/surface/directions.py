@@ -10,7 +10,7 @@ surface's coordinates.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,15 +77,22 @@ class SurfaceDirections:
         return len(self.vectors)
 
     @torch.no_grad()
-    def point(self, coords: Sequence[float]) -> ParamDict:
-        """``origin + sum_i c_i d_i``, summed in float64, in the origin's dtype and device."""
+    def point(self, coords: Sequence[float], names: Iterable[str] | None = None) -> ParamDict:
+        """``origin + sum_i c_i d_i``, summed in float64, in the origin's dtype and device.
+
+        Args:
+            coords: one coordinate per direction.
+            names: build only these parameters (default: all).
+
+        """
         if len(coords) != self.ndim:
             raise ValueError(f"expected {self.ndim} coordinate(s), got {len(coords)}")
         out: ParamDict = {}
-        for name, w in self.origin.items():
-            acc = w.detach().double()
+        for name in self.origin if names is None else names:
+            w = self.origin[name]
+            acc = w.detach().to(torch.float64, copy=True)
             for c, d in zip(coords, self.vectors):
-                acc = acc + float(c) * d[name]
+                acc.add_(d[name], alpha=float(c))
             out[name] = acc.to(w.dtype)
         return out
 

@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
@@ -58,8 +57,19 @@ LossFn = Callable[[Tensor, Tensor], Tensor]
 
 
 def cross_entropy_per_sample(outputs: Tensor, targets: Tensor) -> Tensor:
-    """Cross-entropy of every sample, computed in float64 (the default ``loss_fn``)."""
-    return F.cross_entropy(outputs.double(), targets, reduction="none")
+    """Cross-entropy ``logsumexp(z) - z_y`` of every sample, in float64 (the default loss).
+
+    Equal to ``F.cross_entropy(z.double(), y, reduction="none")`` up to rounding, and several
+    times faster on CPU for a few classes (``log_softmax`` has a slow path there).
+
+    >>> z = torch.tensor([[0.0, 0.0], [3.0, 1.0]])
+    >>> cross_entropy_per_sample(z, torch.tensor([0, 1])).tolist() == (
+    ...     torch.nn.functional.cross_entropy(z.double(), torch.tensor([0, 1]), reduction="none")
+    ...     ).tolist()
+    True
+    """
+    z = outputs.double()
+    return torch.logsumexp(z, -1) - z.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
 
 
 def top1_wrong(outputs: Tensor, targets: Tensor) -> Tensor:
@@ -299,13 +309,17 @@ class SurfaceEvaluator:
         """Values at ``coords`` (``[K, ndim]``) with one pass over each data set."""
         self._probe()
         c = np.asarray(coords, dtype=np.float64).reshape(-1, self.directions.ndim)
-        points = [self.directions.point(row) for row in c]
-        buffers: list[ParamDict] = [{} for _ in points]
-        if self.bn == "recalibrate":
-            buffers = [recalibrate_bn(self.model, p, self.bn_data) for p in points]
         shared = self._share.params if self._share is not None else {}
-        rest = [{k: v for k, v in p.items() if k not in shared} for p in points]
-        rows: list[dict[str, float]] = [{} for _ in points]
+        names = [k for k in self.directions.origin if k not in shared]
+        if self.bn == "recalibrate":  # the BatchNorm pass needs the whole point
+            points = [self.directions.point(row) for row in c]
+            buffers = [recalibrate_bn(self.model, p, self.bn_data) for p in points]
+            rest = [{k: p[k] for k in names} for p in points]
+            del points
+        else:  # the shared layer's weights are never built
+            rest = [self.directions.point(row, names) for row in c]
+            buffers = [{} for _ in rest]
+        rows: list[dict[str, float]] = [{} for _ in rest]
         with _eval_mode(self.model):
             for split, data in (("train", self.train), ("test", self.test)):
                 if data is None:

@@ -1,0 +1,219 @@
+"""Loss-surface benchmark: our grid evaluation vs the `loss-landscapes` package (one process).
+
+Same model, data (the full mnist5k training split, 4,000 samples in batches of 1,000) and plane
+for everyone: the plane through a trained point ``w`` and ``w + d_1``, ``w + d_2`` (two
+filter-normalised random directions, Li et al. 2018), given to the peer as three models.
+
+The peer, ``loss_landscapes.planar_interpolation(start, end_one, end_two, metrics.Loss(...),
+steps=S)``, walks the plane in place with steps ``(end - start) / S``: column ``i`` is at
+``x = i / S``, and row ``m`` at ``y = (m + 1) / S`` in even columns but ``y = m / S`` in odd
+ones (it walks back down odd columns, re-evaluating their first point's neighbour). We
+evaluate exactly those points (directions ``end - start`` in float64), so (a) compares the
+loss point by point. (b) compares the time per point: ours, the peer's, and one plain
+evaluation pass of the model over the same batches (``model(x)`` + cross-entropy).
+
+Install the peer outside the venv (it needs only numpy):
+``pip install --no-deps --target /tmp/peers loss-landscapes``, then, on one pinned core:
+
+    taskset -c 0 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_surface.py \
+        --peers /tmp/peers [--models mlp cnn] [--grid 21] [--runs 3] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from landscape.data import EvalSet, get_dataset
+from landscape.models import create_model
+from landscape.surface import SurfaceDirections, SurfaceEvaluator, random_directions
+
+
+def build(name: str) -> nn.Module:
+    if name == "mlp":
+        return create_model("lenet300_100", seed=0)
+    # the conv net of bench_curvature.py: ~13k parameters, BatchNorm after every convolution
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10),
+    )
+
+
+def train_point(model: nn.Module, data: EvalSet, epochs: int) -> None:
+    """A few seeded SGD epochs, so the plane is around a trained point."""
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    g = torch.Generator().manual_seed(0)
+    model.train()
+    for _ in range(epochs):
+        for idx in torch.randperm(data.num_samples, generator=g).split(128):
+            opt.zero_grad()
+            F.cross_entropy(model(data.x[idx]), data.y[idx]).backward()
+            opt.step()
+    model.eval()
+
+
+def peer_coordinates(steps: int) -> np.ndarray:
+    """``[steps, steps, 2]`` plane coordinates of the peer's ``data_matrix[i][m]``."""
+    out = np.zeros((steps, steps, 2))
+    for i in range(steps):
+        for m in range(steps):
+            out[i, m] = (i / steps, (m + 1 if i % 2 == 0 else m) / steps)
+    return out
+
+
+def shifted(model: nn.Module, direction: dict[str, torch.Tensor]) -> nn.Module:
+    """A copy of ``model`` with parameters ``w + d`` (buffers unchanged)."""
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        for name, p in other.named_parameters():
+            p.add_(direction[name].to(p.dtype))
+    return other
+
+
+def plain_pass(model: nn.Module, data: EvalSet) -> float:
+    loss = 0.0
+    with torch.no_grad():
+        for x, y in data:
+            loss += float(F.cross_entropy(model(x).double(), y, reduction="sum"))
+    return loss / data.num_samples
+
+
+def seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def against_plain(fn, model: nn.Module, data: EvalSet, points: int) -> tuple[float, float]:
+    """``(seconds per point, per point / plain pass)``: the plain pass timed before and after.
+
+    The ratio to a plain pass run right before and after is robust to the load of a shared
+    machine changing between measurements; the seconds are not.
+    """
+    before = seconds(lambda: plain_pass(model, data))
+    per_point = seconds(fn) / points
+    after = seconds(lambda: plain_pass(model, data))
+    return per_point, per_point / (0.5 * (before + after))
+
+
+def spread(values: list[float], unit: str = "") -> str:
+    return (f"{statistics.median(values):.3g}{unit} (min {min(values):.3g}, max "
+            f"{max(values):.3g}, {len(values)} runs)")
+
+
+def bench(name: str, data: EvalSet, args: argparse.Namespace, planar, metric_cls) -> None:
+    model = build(name)
+    train_point(model, data, args.train_epochs)
+    model.eval()
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    rand = random_directions(params, seed=0, model=model)
+    end_one, end_two = shifted(model, rand.vectors[0]), shifted(model, rand.vectors[1])
+    # the peer's plane: directions end - start of the float32 models, exactly
+    dirs = SurfaceDirections(
+        tuple({k: p.detach().double() - params[k].double() for k, p in m.named_parameters()}
+              for m in (end_one, end_two)),
+        params, {"method": "peer plane"}, ("end_one - start", "end_two - start"))
+    steps = args.grid
+    coords = peer_coordinates(steps).reshape(-1, 2)
+    print(f"== {name}: {sum(p.numel() for p in params.values()):,} parameters, "
+          f"{data.num_samples} samples in batches of {data.batch_size}, {steps} x {steps} "
+          f"plane, torch threads {torch.get_num_threads()}", flush=True)
+    plain_pass(model, data)  # warm-up
+    t_plain = [seconds(lambda: plain_pass(model, data)) for _ in range(args.runs)]
+    print(f"  {'plain evaluation pass (model(x) + CE)':<40} {spread(t_plain, ' s')}", flush=True)
+    base = SurfaceEvaluator(model, dirs, data, memory_budget=args.memory, error_fn=None)
+    variants = {"ours (loop)": {}}
+    if base.points_per_pass and base.shared_layer is not None:  # (K first: it probes)
+        variants["ours (loop, input layer not shared)"] = {"share_input_layer": False}
+    variants["ours (vmap)"] = {"strategy": "vmap"}
+    if args.max_batch:
+        variants[f"ours (loop, max_batch {args.max_batch})"] = {"max_batch": args.max_batch}
+    ours, ratios = {}, {}
+    for label, options in variants.items():
+        ev = SurfaceEvaluator(model, dirs, data, memory_budget=args.memory, error_fn=None,
+                              **options)
+        rows = [against_plain(lambda ev=ev, label=label: ours.__setitem__(
+            label, ev.evaluate(coords)["train_loss"]), model, data, len(coords))
+            for _ in range(args.runs)]
+        ratios[label] = [r for _, r in rows]
+        print(f"  {label:<40} {spread([t for t, _ in rows], ' s/point')}; / plain pass "
+              f"{spread(ratios[label], 'x')}; K = {ev.points_per_pass}, input layer shared: "
+              f"{ev.shared_layer or 'no'}", flush=True)
+    goal = 0.5 if name == "mlp" else 0.8
+    print(f"  (b) goal: ours / plain pass <= {goal}x per point")
+    if planar is None:
+        return
+    metric = metric_cls(F.cross_entropy, data.x, data.y)
+    peer, peer_rows = None, []
+    for _ in range(args.runs):
+        start = copy.deepcopy(model).eval()
+
+        def run(start=start):
+            nonlocal peer
+            peer = np.asarray(planar(start, end_one, end_two, metric, steps=steps))
+        peer_rows.append(against_plain(run, model, data, len(coords)))
+    peer_ratio = [r for _, r in peer_rows]
+    print(f"  {'peer loss-landscapes planar_interpolation':<40} "
+          f"{spread([t for t, _ in peer_rows], ' s/point')}; / plain pass "
+          f"{spread(peer_ratio, 'x')}")
+    flat = peer.reshape(-1)
+    for label, values in ours.items():
+        rel = np.abs(values - flat) / np.abs(flat)
+        print(f"  (a) {label}: max relative difference to the peer over {len(flat)} points "
+              f"{rel.max():.2e} ({'ok' if rel.max() <= 1e-5 else 'ABOVE 1e-5'})")
+    for label, values in ratios.items():
+        speedup = [p / o for p, o in zip(peer_ratio, values)]
+        print(f"  (b) peer / {label} per point: {spread(speedup, 'x')} (goal >= 5x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["mlp", "cnn"], choices=["mlp", "cnn"])
+    parser.add_argument("--peers", default="/tmp/peers",
+                        help="folder with the loss_landscapes package (added to sys.path)")
+    parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument("--grid", type=int, default=21, help="points per axis (the peer's steps)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="a 5 x 5 plane, one run")
+    parser.add_argument("--memory", type=int, default=2**29, help="our memory budget, bytes")
+    parser.add_argument("--max-batch", type=int, default=None,
+                        help="also time ours with data batches split to this size")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--train-epochs", type=int, default=2, help="SGD epochs to the point")
+    args = parser.parse_args()
+    if args.quick:
+        args.grid, args.runs = 5, 1
+    torch.set_num_threads(args.threads)
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    print("command: " + " ".join(["taskset -c 0 env OMP_NUM_THREADS=1", sys.executable,
+                                  *sys.argv]))
+    print(f"cores {cores}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    planar = metric_cls = None
+    if not args.no_peers:
+        sys.path.insert(0, args.peers)
+        try:
+            from loss_landscapes import planar_interpolation
+            from loss_landscapes.metrics import Loss
+            planar, metric_cls = planar_interpolation, Loss
+        except ImportError as exc:
+            print(f"skipping the peer: {exc} (pip install --no-deps --target /tmp/peers "
+                  "loss-landscapes, then --peers /tmp/peers)")
+    data = EvalSet(get_dataset("mnist5k"), "train", batch_size=1000)
+    for name in args.models:
+        bench(name, data, args, planar, metric_cls)
+
+
+if __name__ == "__main__":
+    main()
