@@ -18,9 +18,9 @@ from landscape import __version__
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
 COMMAND_MODULES: tuple[str, ...] = (
-    "landscape.info",
+    "landscape.commands.info",
     "landscape.train.cli",
-    "landscape.store.cli",
+    "landscape.commands.cache",
     "landscape.stats.cli",
     "landscape.curves.cli",
     "landscape.pruning.cli",

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from landscape._cliutil import add_json_flag, emit_json
+from landscape.commands._args import add_store_flag, store_path
 from landscape.store import listing
 from landscape.store.listing import EntrySummary
 from landscape.store.store import Store
@@ -54,7 +55,7 @@ def _legacy_note(store: Store, kind: str) -> str | None:
 
 
 def _ls(args: argparse.Namespace) -> int:
-    store = Store(args.store, readonly=True)
+    store = Store(store_path(args.store), readonly=True)
     kind = listing.require_store(store.backend, "listed")
     entries = listing.entries(store.backend, check="full", limit=store.verify_bytes)
     stale = store.stale_temporaries()
@@ -138,7 +139,7 @@ def _rm(args: argparse.Namespace) -> int:
         raise ValueError("give either KEYs or filters (--analysis/--older-than), not both")
     if args.older_than is not None and args.older_than < 0:
         raise ValueError(f"--older-than takes days >= 0, got {args.older_than}")
-    store = Store(args.store)
+    store = Store(store_path(args.store))
     listing.require_store(store.backend, "removed")
     chosen = _select(args, store)
     extra = (store.stale_temporaries() if args.tmp else []) + (
@@ -170,7 +171,7 @@ def _rm(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    store = Store(args.store, readonly=not args.move_aside)
+    store = Store(store_path(args.store), readonly=not args.move_aside)
     kind = listing.require_store(store.backend, "checked")
     summaries = store.entries(check="full")
     corrupt = [s for s in summaries if s.status == "corrupt"]
@@ -209,11 +210,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add ``landscape cache ls``, ``landscape cache rm`` and ``landscape cache verify``."""
     p = sub.add_parser("cache", help="list, check or remove cached results in the result store")
     csub = p.add_subparsers(dest="cache_command", metavar="ls|rm|verify", required=True)
-    store_help = "result store directory (default: ./store)"
 
     ls = csub.add_parser("ls", help="list entries: key, analysis, inputs, size, age, status "
                                     "(each entry checked as a lookup checks it)")
-    ls.add_argument("--store", metavar="PATH", default="store", help=store_help)
+    add_store_flag(ls)
     add_json_flag(ls)
     ls.set_defaults(func=_ls)
 
@@ -234,13 +234,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     rm.add_argument("--dry-run", action="store_true", help="only list what would go")
     rm.add_argument("--yes", action="store_true",
                     help="remove without asking (needed when stdin is not a terminal)")
-    rm.add_argument("--store", metavar="PATH", default="store", help=store_help)
+    add_store_flag(rm)
     add_json_flag(rm)
     rm.set_defaults(func=_rm)
 
     verify = csub.add_parser(
         "verify", help="check every dataset of every entry; exit status 1 if any is corrupt")
-    verify.add_argument("--store", metavar="PATH", default="store", help=store_help)
+    add_store_flag(verify)
     verify.add_argument("--move-aside", action="store_true",
                         help="move corrupt entries into .corrupt/ (recomputed on next use)")
     add_json_flag(verify)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from landscape.store import Store
-from landscape.store.cli import register
+from landscape.commands.cache import register
 
 from ._tamper import flip_in
 

@@ -59,7 +59,7 @@ def test_entries_of_store_format_1_are_served_and_listed_as_unchecksummed(tmp_pa
 
     import h5py
 
-    from landscape.store.cli import register
+    from landscape.commands.cache import register
 
     store = Store(tmp_path / "s")
     old = store.get_or_compute("t.a", {}, None, Compute({"x": np.arange(3.0)}))
