@@ -6,6 +6,13 @@ thick-restart Krylov-Schur iteration as :func:`landscape.curvature.lanczos.lancz
 costs one block product ``H Q_new`` (one data pass for ``b`` vectors), the basis is fully
 reorthogonalised, and restarts keep memory at ``max_basis`` vectors. A block also resolves
 eigenvalues of multiplicity up to ``b`` without relying on rounding.
+
+A block pays off where the operator's block product is cheaper per vector than single
+products: :class:`~landscape.curvature.HessianOperator` with ``block="vmap"`` on a GPU. On one
+CPU thread a ``vmap`` block costs about as much per vector as single products (see
+benchmarks/README.md), and a block Krylov space needs more products than a single-vector one
+for the same accuracy, so :func:`~landscape.curvature.lanczos` with ``block_size=1`` is the
+faster choice there.
 """
 
 from __future__ import annotations
@@ -24,9 +31,10 @@ def block_lanczos(
     *,
     block_size: int | None = None,
     which: str = "LA",
-    tol: float = 1e-6,
+    tol: float | None = None,
     max_basis: int | None = None,
     max_products: int | None = None,
+    start: Tensor | None = None,
     seed: int = 0,
     verify: bool = True,
     progress: bool = False,
@@ -38,9 +46,11 @@ def block_lanczos(
         k: number of eigenpairs.
         block_size: vectors per block product (default ``min(k, 4)``, at least 2).
         which: ``"LA"``, ``"SA"`` or ``"LM"`` (see :func:`lanczos`).
-        tol: relative Ritz residual ``||H v - lambda v|| <= tol * |lambda|``.
+        tol: relative Ritz residual ``||H v - lambda v|| <= tol * |lambda|`` (default: from
+            the dtype, see :func:`lanczos`).
         max_basis: most basis vectors held (default ``max(2k + 2b, k + 6b)``, capped at P).
         max_products: give up after this many products.
+        start: a warm start ``[P, s]`` (see :func:`lanczos`).
         seed: seed of the starting block.
         verify: recompute the final residuals with explicit products.
         progress: show a tqdm bar on stderr.
@@ -60,8 +70,9 @@ def block_lanczos(
     """
     b = block_size if block_size is not None else max(2, min(k, 4))
     if max_basis is None:
-        max_basis = max(2 * k + 2 * b, k + 6 * b)
+        width = max(b, (min(start.shape) if start.dim() == 2 else 1) if start is not None else 0)
+        max_basis = max(2 * k + 2 * width, k + 6 * b)
     return lanczos(
         op, k, which=which, tol=tol, max_basis=max_basis, block_size=b,
-        max_products=max_products, seed=seed, verify=verify, progress=progress,
+        max_products=max_products, start=start, seed=seed, verify=verify, progress=progress,
     )

@@ -160,3 +160,17 @@ def test_folded_batchnorm_leaves_the_model_alone():
     x = batches[0][0]
     model.eval()
     torch.testing.assert_close(op.loss.model(x), model(x), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["cached", "reverse", "forward"])
+@pytest.mark.parametrize("block", ["vmap", "loop"])
+def test_row_major_products_match_dense_hessian(problem, method, block):
+    model, batches = problem
+    H = dense_hessian(model, batches)
+    op = HessianOperator(model, batches, method=method, block=block)
+    rows = torch.randn(3, op.dim, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    out = op.matmat_rows(rows)
+    assert out.shape == (3, op.dim) and out.is_contiguous() and op.num_products == 3
+    torch.testing.assert_close(out, (H @ rows.T).T, rtol=RTOL, atol=ATOL)
+    with pytest.raises(ValueError, match=r"expected a block of rows of shape \[K, 63\]|\[K, "):
+        op.matmat_rows(rows.T)

@@ -2,7 +2,7 @@ import pytest
 import torch
 from curvature_helpers import make_batches, make_convnet
 
-from landscape.curvature import HessianOperator, block_lanczos, lanczos
+from landscape.curvature import CurvatureOperator, HessianOperator, block_lanczos, lanczos
 from landscape.testing.hessian import dense_hessian
 
 
@@ -103,3 +103,123 @@ def test_bad_arguments():
         lanczos(a, 2, tol=0)
     with pytest.raises(TypeError, match="expected a CurvatureOperator or a square"):
         lanczos(torch.zeros(3, 4), 1)
+
+
+# ----------------------------------------------------------------- tolerance, verification
+def _spectrum_matrix(n=200, top=(10.0, 9.0, 8.0, 7.0, 6.0), seed=3, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=torch.float64))
+    evals = torch.cat([torch.tensor(top, dtype=torch.float64),
+                       torch.rand(n - len(top), generator=g, dtype=torch.float64)])
+    return (q @ torch.diag(evals) @ q.T).to(dtype), evals.sort(descending=True).values
+
+
+def _counting_operator(a):
+    """A dense matrix as an operator that records the size of every block product."""
+
+    class Counting(CurvatureOperator):
+        def __init__(self):
+            super().__init__([a.shape[:1]], device=a.device, dtype=a.dtype)
+            self.calls = []
+
+        def _matmat(self, m):
+            self.calls.append(m.shape[1])
+            return a @ m
+
+    return Counting()
+
+
+def test_default_tolerance_converges_in_float32():
+    # float32 products carry relative errors near 1e-6 here, so a fixed 1e-6 default cannot
+    # be met; the default sqrt(eps) of the dtype can, for every wanted pair.
+    a, evals = _spectrum_matrix(400, dtype=torch.float32)
+    res = lanczos(a, 5)
+    assert res.tol == pytest.approx(torch.finfo(torch.float32).eps ** 0.5)
+    assert res.all_converged
+    # eigenvalues to the tolerance the residuals guarantee (|dlambda| <= ||r||)
+    torch.testing.assert_close(res.eigenvalues.double(), evals[:5], rtol=1e-5, atol=0)
+    assert lanczos(a.double(), 5).tol == pytest.approx(torch.finfo(torch.float64).eps ** 0.5)
+
+
+def test_tolerance_below_the_rounding_floor_still_terminates():
+    a, _ = _spectrum_matrix(400, dtype=torch.float32)
+    res = lanczos(a, 5, tol=1e-9)  # far below float32's reach
+    assert res.all_converged and res.num_products < 200
+
+
+def test_verification_is_one_block_product_of_the_ritz_vectors():
+    a, _ = _spectrum_matrix()
+    op = _counting_operator(a)
+    res = lanczos(op, 4, tol=1e-10)
+    assert op.calls[-1] == 4 and op.calls[:-1] == [1] * (len(op.calls) - 1)
+    assert res.num_products == sum(op.calls)
+    # the reported residuals are the explicit ones of that product
+    y = res.eigenvectors
+    torch.testing.assert_close(res.residuals, (a @ y - y * res.eigenvalues).norm(dim=0),
+                               rtol=1e-10, atol=1e-14)
+    assert 0 < res.product_seconds <= res.seconds
+    assert y.T.is_contiguous()  # row-major storage: each eigenvector a contiguous row
+
+
+# ----------------------------------------------------------------- warm starts
+def test_warm_start_agrees_with_cold_start(conv_problem):
+    op, H = conv_problem
+    cold = lanczos(op, 5, tol=1e-9)
+    g = torch.Generator().manual_seed(1)
+    noise = 1e-2 * torch.randn(H.shape, generator=g, dtype=torch.float64)
+    nearby = lanczos(H + (noise + noise.T) / 2, 5, tol=1e-12)
+    warm = lanczos(op, 5, tol=1e-9, start=nearby.eigenvectors)
+    assert warm.all_converged and cold.all_converged
+    # both stop at residuals <= 1e-9 |lambda|, so eigenvalues agree far tighter than that
+    torch.testing.assert_close(warm.eigenvalues, cold.eigenvalues, rtol=1e-9, atol=0)
+    overlap = (warm.eigenvectors.T @ cold.eigenvectors).abs().diagonal()
+    torch.testing.assert_close(overlap, torch.ones(5, dtype=torch.float64), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("tol", [1e-4, 1e-8])
+def test_warm_start_from_nearby_eigenvectors_halves_the_products(tol):
+    a, evals = _spectrum_matrix(300)
+    g = torch.Generator().manual_seed(5)
+    e = torch.randn(a.shape, generator=g, dtype=torch.float64)
+    e = (e + e.T) / torch.linalg.matrix_norm(e + e.T, 2)
+    nearby = torch.linalg.eigh(a + 0.1 * tol * e).eigenvectors.flip(1)[:, :5]  # exact ones
+    cold = lanczos(a, 5, tol=tol)
+    warm = lanczos(a, 5, tol=tol, start=nearby)
+    assert warm.all_converged and warm.num_products <= cold.num_products / 2
+    assert warm.num_products == 5  # already the answer: one block product, no verification
+    torch.testing.assert_close(warm.eigenvalues, evals[:5], rtol=10 * tol, atol=0)
+
+
+def test_warm_start_far_from_the_answer_is_no_worse_than_a_cold_start():
+    a, evals = _spectrum_matrix(300)
+    g = torch.Generator().manual_seed(6)
+    e = torch.randn(a.shape, generator=g, dtype=torch.float64)
+    far = torch.linalg.eigh(a + 0.3 * (e + e.T)).eigenvectors.flip(1)[:, :5]
+    cold = lanczos(a, 5, tol=1e-8)
+    warm = lanczos(a, 5, tol=1e-8, start=far)
+    assert warm.all_converged and warm.num_products <= cold.num_products
+    torch.testing.assert_close(warm.eigenvalues, evals[:5], rtol=1e-8, atol=0)
+
+
+def test_block_warm_start_and_bad_starts():
+    a, evals = _spectrum_matrix()
+    start = torch.linalg.eigh(a).eigenvectors.flip(1)[:, :3]
+    res = block_lanczos(a, 3, block_size=2, start=start, tol=1e-10)
+    torch.testing.assert_close(res.eigenvalues, evals[:3], rtol=1e-10, atol=0)
+    rows = lanczos(a, 3, start=start.T, tol=1e-10)  # rows [s, P] are accepted too
+    torch.testing.assert_close(rows.eigenvalues, evals[:3], rtol=1e-10, atol=0)
+    with pytest.raises(ValueError, match=r"start must be a vector \[200\] or a block"):
+        lanczos(a, 2, start=torch.ones(3, 7, dtype=torch.float64))
+    with pytest.raises(ValueError, match="start must be finite and not zero"):
+        lanczos(a, 2, start=torch.zeros(200, 2, dtype=torch.float64))
+    with pytest.raises(TypeError, match="start must be a tensor"):
+        lanczos(a, 2, start=[1.0, 2.0])
+
+
+def test_progress_bar_shows_converged_pairs_and_residual(capsys):
+    a, _ = _spectrum_matrix()
+    lanczos(a, 3, tol=1e-8, progress=True)
+    err = capsys.readouterr().err
+    assert "converged=3/3" in err and "residual=" in err and "hvp" in err
+    lanczos(a, 3, tol=1e-8)
+    assert capsys.readouterr().err == ""
