@@ -153,7 +153,7 @@ def hessian_spectrum(
         start = time.perf_counter()
         op = operator(model, data, params=params, method=method)
         dens = slq_density(op, num_probes=num_probes, num_steps=num_steps,
-                           grid_size=grid_size, sigma=sigma, seed=seed)
+                           grid_size=grid_size, sigma=sigma, seed=seed, progress=progress)
         out: dict[str, Any] = {
             "grid": dens.grid.cpu(), "density": dens.density.cpu(),
             "nodes": dens.nodes.cpu(), "weights": dens.weights.cpu(),
@@ -161,7 +161,8 @@ def hessian_spectrum(
             "num_parameters": int(op.dim), "loss": float(op.loss_value),
         }
         if trace_probes >= 2:
-            tr = hutchinson(op, trace_probes, block_size=min(trace_probes, 10), seed=seed + 1)
+            tr = hutchinson(op, trace_probes, block_size=min(trace_probes, 10), seed=seed + 1,
+                            progress=progress)
             out["trace"], out["trace_stderr"] = tr.value, tr.stderr
         out["num_products"] = int(op.num_products)
         out["seconds"] = time.perf_counter() - start

@@ -7,14 +7,23 @@ optionally draw the figures. Results default to the store next to the run direct
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from landscape._cliutil import add_device_flag, add_json_flag, emit_json, parse_kv, resolve_device
+from landscape._cliutil import (
+    add_device_flag,
+    add_json_flag,
+    add_progress_flag,
+    emit_json,
+    int_at_least,
+    parse_kv,
+    resolve_device,
+    show_progress,
+)
 from landscape.checkpoint import checkpoint_digest, load_checkpoint
+from landscape.curvature._functional import select_names
 from landscape.curvature.analysis import hessian_spectrum, hessian_topk
 from landscape.curvature.hessian import METHODS, HessianOperator
 from landscape.curvature.lanczos import WHICH
@@ -53,9 +62,26 @@ def _figure(fig: Any, folder: str, path: Path, what: str) -> str:
     return str(save_figure(fig, Path(folder) / f"{path.parent.name}_{path.stem}_{what}.png"))
 
 
+def _check_top_k(args: argparse.Namespace, model: Any) -> None:
+    """``--top-k`` must leave room in the parameter space (named in the user's terms)."""
+    sizes = dict(model.named_parameters())
+    num = sum(sizes[n].numel() for n in select_names(model, args.params))
+    if args.top_k <= num - args.block_size:
+        return
+    room = (f"{num - 1} (one less than the {num:,} parameters)" if args.block_size == 1
+            else f"{num - args.block_size} (the {num:,} parameters minus --block-size "
+                 f"{args.block_size})")
+    raise ValueError(f"--top-k must be between 1 and {room}, got {args.top_k}")
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    return show_progress(args) and context().is_main
+
+
 def _run_hessian(args: argparse.Namespace) -> int:
     path, model, store, data, inputs = _setup(args)
-    progress = not args.json and sys.stderr.isatty() and context().is_main
+    _check_top_k(args, model)
+    progress = _progress(args)
     entry = hessian_topk(
         store, model, data, inputs=inputs, k=args.top_k, which=args.which, tol=args.tol,
         max_basis=args.max_basis, block_size=args.block_size, params=args.params,
@@ -92,7 +118,8 @@ def _run_spectrum(args: argparse.Namespace) -> int:
     entry = hessian_spectrum(
         store, model, data, inputs=inputs, num_probes=args.probes, num_steps=args.steps,
         trace_probes=args.trace_probes, sigma=args.sigma, grid_size=args.grid,
-        params=args.params, method=args.method, seed=args.seed, operator=_operator(),
+        params=args.params, method=args.method, seed=args.seed, progress=_progress(args),
+        operator=_operator(),
     )
     if entry is None:  # torchrun, rank > 0: rank 0 reports
         return 0
@@ -145,6 +172,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     add_store_flag(out)
     add_device_flag(out)
     add_json_flag(out)
+    add_progress_flag(out)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -156,12 +184,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _common(h)
     lz = h.add_argument_group("eigensolver")
-    lz.add_argument("--top-k", type=int, required=True, metavar="K")
+    lz.add_argument("--top-k", type=int_at_least(1), required=True, metavar="K",
+                    help="number of eigenpairs (1 to the number of parameters - 1)")
     lz.add_argument("--which", default="LA", choices=WHICH,
                     help="LA largest, SA smallest algebraic, LM largest magnitude")
     lz.add_argument("--tol", type=float, default=1e-3, help="relative Ritz residual")
     lz.add_argument("--max-basis", type=int, help="Lanczos basis size (memory bound)")
-    lz.add_argument("--block-size", type=int, default=1, help="vectors per product")
+    lz.add_argument("--block-size", type=int_at_least(1), default=1,
+                    help="vectors per product (block Lanczos; pays off on a GPU)")
     h.set_defaults(func=_run_hessian)
     s = subparsers.add_parser(
         "spectrum", help="Hessian trace and spectral density (SLQ), cached in the store",

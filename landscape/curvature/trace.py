@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from landscape.curvature.lanczos import _as_operator
 from landscape.curvature.operator import CurvatureOperator
@@ -59,7 +60,8 @@ def _check(num: int, what: str, least: int) -> None:
 
 
 def hutchinson(
-    op: CurvatureOperator | Tensor, num_probes: int = 100, *, block_size: int = 10, seed: int = 0
+    op: CurvatureOperator | Tensor, num_probes: int = 100, *, block_size: int = 10,
+    seed: int = 0, progress: bool = False,
 ) -> TraceEstimate:
     """Hutchinson's trace estimate ``mean_i z_i^T H z_i`` with Rademacher ``z_i``.
 
@@ -68,6 +70,7 @@ def hutchinson(
         num_probes: number of probes ``m`` (products).
         block_size: probes per block product.
         seed: seed of the probes.
+        progress: show a tqdm bar on stderr, one tick per probe.
 
     Returns:
         A :class:`TraceEstimate` with ``stderr = std / sqrt(m)``.
@@ -84,9 +87,12 @@ def hutchinson(
     _check(block_size, "block_size", 1)
     gen = torch.Generator(device=op.device).manual_seed(seed)
     samples = []
-    for start in range(0, num_probes, block_size):
-        z = _rademacher(op.dim, min(block_size, num_probes - start), gen, op)
-        samples.append((z * op.matmat(z)).sum(0))
+    with tqdm(total=num_probes, desc="trace", unit="probe", leave=False,
+              disable=not progress) as bar:
+        for start in range(0, num_probes, block_size):
+            z = _rademacher(op.dim, min(block_size, num_probes - start), gen, op)
+            samples.append((z * op.matmat(z)).sum(0))
+            bar.update(z.shape[1])
     s = torch.cat(samples)
     return TraceEstimate(float(s.mean()), _stderr(s), num_probes, s)
 

@@ -84,3 +84,32 @@ def test_human_output_and_errors(checkpoint, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["hessian", str(path), "--top-k", "2", "--params", "zzz"]) == 2
     assert "matches no trainable parameter" in capsys.readouterr().err
+
+
+def test_top_k_errors_name_the_flag_and_the_range(checkpoint, capsys):
+    path, model = checkpoint
+    num = sum(p.numel() for p in model.parameters())
+    with pytest.raises(SystemExit):
+        main(["hessian", str(path), "--top-k", "0"])
+    assert "--top-k" in capsys.readouterr().err
+    assert main(["hessian", str(path), "--top-k", str(num)]) == 2
+    err = capsys.readouterr().err
+    assert f"--top-k must be between 1 and {num - 1}" in err and "block" not in err
+    assert main(["hessian", str(path), "--top-k", str(num - 1), "--block-size", "2"]) == 2
+    assert f"between 1 and {num - 2} (the {num} parameters minus --block-size 2)" in (
+        capsys.readouterr().err)
+
+
+def test_progress_on_a_terminal_unless_no_progress(checkpoint, tmp_path, capsys, monkeypatch):
+    path, _ = checkpoint
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    base = ["--store", str(tmp_path / "s")]
+    assert main(["hessian", str(path), "--top-k", "2", *base]) == 0
+    err = capsys.readouterr().err
+    assert "converged=2/2" in err and "residual=" in err
+    assert main(["spectrum", str(path), "--probes", "3", "--steps", "4", "--grid", "9",
+                 "--trace-probes", "4", *base]) == 0
+    err = capsys.readouterr().err
+    assert "slq:" in err and "/3 [" in err and "probe/s" in err  # counted in probes
+    assert main(["hessian", str(path), "--top-k", "3", "--no-progress", *base]) == 0
+    assert "converged=" not in capsys.readouterr().err

@@ -76,3 +76,15 @@ def test_slq_nodes_are_eigenvalues_when_the_krylov_space_is_full(conv_problem):
 def test_slq_bad_arguments():
     with pytest.raises(ValueError, match="must be positive, got 0"):
         slq_density(torch.eye(3), num_probes=0)
+
+
+def test_slq_probes_in_blocks_or_one_by_one_agree(conv_problem):
+    op, _, _ = conv_problem
+    together = slq_density(op, num_probes=4, num_steps=12, sigma=0.1, block_size=4)
+    alone = slq_density(op, num_probes=4, num_steps=12, sigma=0.1, block_size=1)
+    assert together.num_products == alone.num_products == 48
+    # the same probes and products; only the batched reorthogonalisation rounds differently
+    torch.testing.assert_close(alone.nodes, together.nodes, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(alone.density, together.density, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="must be positive"):
+        slq_density(op, block_size=0)
