@@ -5,7 +5,7 @@
 
 from pathlib import Path
 
-from _common import check_checkpoints, context, label, model_at, parser
+from _common import check_checkpoints, label, parser, store, subject
 
 from landscape.curvature.analysis import hessian_spectrum, hessian_topk
 from landscape.curvature.figures import plot_density, plot_topk
@@ -19,11 +19,11 @@ if __name__ == "__main__":
     p.add_argument("--steps", type=int, default=80)
     args = p.parse_args()
     check_checkpoints(p, [args.run])
-    ctx = context(args, args.run)
-    model, inputs = model_at(args.run, ctx.device)
-    top = hessian_topk(ctx.store, model, ctx.train, inputs=inputs, k=args.top_k, progress=True)
-    spec = hessian_spectrum(ctx.store, model, ctx.train, inputs=inputs, num_probes=args.probes,
-                            num_steps=args.steps, progress=True)
+    s, cache = subject(args, args.run), store(args, args.run)
+    top = hessian_topk(cache, s.model, s.split("train"), inputs=s.inputs(), k=args.top_k,
+                       progress=True)
+    spec = hessian_spectrum(cache, s.model, s.split("train"), inputs=s.inputs(),
+                            num_probes=args.probes, num_steps=args.steps, progress=True)
     print("top eigenvalues:", ", ".join(f"{v:.4g}" for v in top["eigenvalues"]))
     print(f"trace (Hutchinson): {spec['trace']:.4g}")
     out, name = Path(args.out), label(args.run)

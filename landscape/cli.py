@@ -21,12 +21,12 @@ COMMAND_MODULES: tuple[str, ...] = (
     "landscape.commands.info",
     "landscape.train.cli",
     "landscape.commands.cache",
-    "landscape.stats.cli",
+    "landscape.commands.features",
     "landscape.curves.cli",
-    "landscape.pruning.cli",
+    "landscape.commands.tradeoff",
     "landscape.curvature.cli",
-    "landscape.stats.project_cli",
-    "landscape.verify",
+    "landscape.commands.project",
+    "landscape.commands.verify",
     "landscape.demo",
 )
 

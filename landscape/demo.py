@@ -41,9 +41,10 @@ from landscape.curvature.analysis import hessian_spectrum
 from landscape.curves import CurveFitConfig, load_curve
 from landscape.curves.results import along_cached, plane_cached
 from landscape.data import EvalSet, dataset_from_config
+from landscape.experiment.features import feature_statistics_cached
+from landscape.experiment.subject import DataOptions, resolve_subject
 from landscape.rundir import RunDir
-from landscape.stats._featurestore import stored_feature_statistics
-from landscape.stats.features import format_sparsity_table
+from landscape.stats import format_sparsity_table
 from landscape.store import Store
 from landscape.train import TrainConfig, run_name, train
 from landscape.verify import Thresholds, default_curve_dir, verify
@@ -254,11 +255,9 @@ def run_demo(
         with _stage(log, store, f"features {label}", "dead units, universality, "
                     "specialisation, unit norms"):
             ckpt = RunDir(runs[label]).checkpoint_path(p.epochs)
-            features[label] = stored_feature_statistics(
-                store, load_checkpoint(ckpt).build_model(dev), train_set,
-                inputs={"checkpoint": checkpoint_digest(ckpt)},
-                num_classes=dataset.num_classes, progress=progress,
-            ).read_all()
+            features[label] = feature_statistics_cached(
+                store, resolve_subject(ckpt, data=DataOptions(device=dev)), progress=progress,
+            ).stats
 
     with _stage(log, store, "figures", f"into {figures}") as st:
         paths = _figures(figures, runs, reports, plane, along, spectrum, features)

@@ -10,7 +10,7 @@ import torch
 import landscape.curvature.analysis as curvature_analysis
 import landscape.curves.results as curve_results
 import landscape.demo as demo
-import landscape.stats._featurestore as featurestore
+import landscape.experiment.features as features_mod
 import landscape.verify.evidence as evidence_mod
 from landscape.checkpoint import load_checkpoint, save_checkpoint
 from landscape.cli import main
@@ -36,7 +36,7 @@ def _forbid(monkeypatch, *targets):
 
 COMPUTATIONS = [(demo, "train"), (evidence_mod, "fit_curve"), (curvature_analysis, "lanczos"),
                 (curvature_analysis, "slq_density"), (curve_results, "evaluate_along"),
-                (curve_results, "run_grid"), (featurestore, "iter_feature_batches")]
+                (curve_results, "run_grid"), (features_mod, "iter_feature_batches")]
 
 
 def _fractions(obj, path=""):
@@ -124,10 +124,20 @@ def test_project_and_verify_commands(tiny, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["runs"]["grda_c0.05_mu0.6"]["share"] == result["reports"]["0.6"]["projection"][
         "share"]
+    assert out["figures"] == [] and out["store"] == str(root / "out" / "store")
+    figures = root / "project_figures"
+    assert main(["project", sgd, grda, "--top-k", "3", "--json", "--at-epochs", "2",
+                 "--figures", str(figures), *store]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["runs"]["grda_c0.05_mu0.6"]["epochs"] == [2]
+    assert out["figures"] == [str(figures / "projection_share.png")]
+    assert (figures / "projection_share.png").is_file()
     assert main(["verify", sgd, grda, "--top-k", "3", "--points", "5", "--curve-epochs", "2",
-                 "--min-sparsity", "0", "--no-control", "--json", *store]) == 0
+                 "--min-sparsity", "0", "--no-control", "--at-epochs", "1", "--json",
+                 *store]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["verdict"]["thresholds"]["min_sparsity"] == 0 and report["control"] is None
+    assert report["projection"]["epochs"] == [1, 2]  # the final epoch is always judged
     sparse = next(c for c in report["verdict"]["criteria"] if c["name"] == "sparse")
     assert sparse["passed"]
     # fractions in the JSON: the curve's test error agrees with the runs' test accuracy (the

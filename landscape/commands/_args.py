@@ -110,10 +110,11 @@ def add_figures_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup) 
                         help="also write the figures (PNG) into DIR")
 
 
-def add_epochs_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup, what: str) -> None:
+def add_epochs_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup, what: str, *,
+                    default: str = "every checkpointed epoch") -> None:
     """``--at-epochs E [E ...]``: a list of epochs (``--epochs`` is a count, in ``train``)."""
     parser.add_argument("--at-epochs", type=int_at_least(0), nargs="+", metavar="E",
-                        help=f"the epochs {what} (default: every checkpointed epoch)")
+                        help=f"the epochs {what} (default: {default})")
 
 
 def add_output_flags(parser: argparse.ArgumentParser, *, figures: bool = True,

@@ -40,7 +40,7 @@ def plot_projection(projections: Mapping[str, Mapping[str, Any]]) -> Figure:
 
     Args:
         projections: label (e.g. ``"mu=0.51"``) -> a
-            :func:`landscape.stats.trajectory.projection_over_epochs` result. The random
+            :func:`landscape.experiment.projection.projection_over_epochs` result. The random
             baseline (and the SGD-seeds baseline, when present) of the first is drawn dashed.
     """
     fig, axes = new_figure(1, width=5.0)

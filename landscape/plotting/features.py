@@ -1,28 +1,30 @@
 """Figures of feature statistics, drawn from cached arrays (plotting never computes).
 
-Every function takes the statistics dict of :func:`landscape.stats.layer_statistics` (or
-the same dict read back from the result store with ``entry.read_all()``), or a mapping
-``label -> such dict`` to compare runs (e.g. ``{"adam": ..., "sgd": ...}``) side by side.
+The histogram functions take the statistics dict of :func:`landscape.stats.layer_statistics`
+(or the same dict read back from the result store), or a mapping ``label -> such dict`` to
+compare runs (e.g. ``{"adam": ..., "sgd": ...}``) side by side; the table takes the rows of
+:func:`landscape.stats.sparsity_rows` (fractions), or ``label -> rows``.
 
-* :func:`plot_sparsity_table`: seed 001 Table 1/2 style, % features inactive per layer by
-  activation and by BatchNorm scale;
-* :func:`plot_universality`: seed 001 Fig. 3, per-layer histograms of feature universality;
-* :func:`plot_specialisation`: seed 002 Fig. 3, per-layer histograms of class specialisation;
-* :func:`plot_weight_norms`: seed 000 Fig. 5, per-layer histograms of the L2 norms of the
-  units' incoming weight vectors, on a log axis (bimodal under Adam + L2).
+* :func:`plot_sparsity_table`: Mehta et al. 2019, Tables 1-2 style, % features inactive per
+  layer by activation and by BatchNorm scale;
+* :func:`plot_universality`: Mehta et al. 2019, Fig. 3, per-layer histograms of feature
+  universality;
+* :func:`plot_specialisation`: Dettmers & Zettlemoyer 2019, Fig. 3, per-layer histograms of
+  class specialisation;
+* :func:`plot_weight_norms`: Yaguchi et al. 2018, Fig. 5, per-layer histograms of the L2
+  norms of the units' incoming weight vectors, on a log axis (bimodal under Adam + L2).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from landscape.plotting._style import new_figure
-from landscape.stats.features import sparsity_rows
 
 __all__ = [
     "plot_sparsity_table",
@@ -85,34 +87,66 @@ def _layer_hist_figure(
 
 
 def plot_universality(stats: Mapping[str, Any], *, layers: list[str] | None = None) -> Figure:
-    """Per-layer histograms of universality (%), seed 001 Fig. 3 (dead features at 0%)."""
+    """Per-layer histograms of universality (%), Mehta et al. 2019, Fig. 3 (dead ones at 0%)."""
     return _layer_hist_figure(stats, "universality_hist", "universality", "universality (%)",
                               layers=layers)
 
 
 def plot_specialisation(stats: Mapping[str, Any], *, layers: list[str] | None = None) -> Figure:
-    """Per-layer histograms of class specialisation, seed 002 Fig. 3 (silent ones left out)."""
+    """Per-layer histograms of class specialisation (Dettmers & Zettlemoyer 2019, Fig. 3).
+
+    Features silent on every sample have none and are left out.
+    """
     return _layer_hist_figure(stats, "specialisation_hist", "specialisation",
                               "class specialisation", layers=layers)
 
 
 def plot_weight_norms(stats: Mapping[str, Any], *, layers: list[str] | None = None) -> Figure:
-    """Per-layer histograms of incoming weight-vector norms on a log axis, seed 000 Fig. 5."""
+    """Per-layer histograms of incoming weight-vector norms on a log axis.
+
+    Yaguchi et al. 2018, Fig. 5.
+    """
     return _layer_hist_figure(stats, "norm_hist", "norm", "L2 norm of incoming weights",
                               layers=layers, log_x=True)
 
 
-def plot_sparsity_table(stats: Mapping[str, Any]) -> Figure:
-    """Seed 001 Table 1/2 style: % inactive features per layer by activation and by gamma.
+def _tables(rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Mapping[str, Any]]]
+            ) -> dict[str, Sequence[Mapping[str, Any]]]:
+    if isinstance(rows, Mapping):
+        tables = dict(rows)
+    elif isinstance(rows, Sequence) and not isinstance(rows, str):
+        tables = {"": rows}
+    else:
+        tables = {}
+    keys = ("layer", "dead_activation_fraction", "dead_scale_fraction")
+    if not tables or not all(
+        isinstance(t, Sequence) and t and all(isinstance(r, Mapping) and set(keys) <= set(r)
+                                              for r in t) for t in tables.values()):
+        raise ValueError(
+            "expected the rows of landscape.stats.sparsity_rows (dicts with 'layer', "
+            "'dead_activation_fraction', 'dead_scale_fraction'), or a dict label -> rows"
+        )
+    return tables
 
-    With several runs, each run contributes a pair of columns.
+
+def plot_sparsity_table(
+    rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Mapping[str, Any]]],
+) -> Figure:
+    """Mehta et al. 2019, Tables 1-2 style: % inactive features per layer, by activation/gamma.
+
+    Args:
+        rows: the rows of :func:`landscape.stats.sparsity_rows` (fractions), or a dict
+            ``label -> rows``; with several runs, each contributes a pair of columns.
+
+    Raises:
+        ValueError: anything else.
+
     """
-    runs = _runs(stats)
-    tables = {label: sparsity_rows(st) for label, st in runs.items()}
+    tables = _tables(rows)
     layers = [r["layer"] for r in next(iter(tables.values()))]
 
     def pct(v: float) -> str:
-        return "-" if not np.isfinite(v) else f"{v:.0f}"
+        return "-" if not np.isfinite(v) else f"{100 * v:.0f}"
 
     header = ["layer"]
     for label in tables:
@@ -121,8 +155,9 @@ def plot_sparsity_table(stats: Mapping[str, Any]) -> Figure:
     cells = []
     for i, layer in enumerate(layers):
         row = [layer]
-        for rows in tables.values():
-            row += [pct(rows[i]["pct_act"]), pct(rows[i]["pct_gamma"])]
+        for table in tables.values():
+            row += [pct(table[i]["dead_activation_fraction"]),
+                    pct(table[i]["dead_scale_fraction"])]
         cells.append(row)
     fig, axes = new_figure(1, 1, width=1.6 * len(header) + 1.0, height=0.3 * len(cells) + 0.8)
     ax = axes[0, 0]

@@ -1,4 +1,4 @@
-"""Sparsity-accuracy trade-off figure (seed 004 Fig. 4 left, seed 003 Fig. 1 style).
+"""Sparsity-accuracy trade-off figure (Chao et al. 2020, Fig. 4 left; Gale et al. 2019, Fig. 1).
 
 Test accuracy against sparsity, one series per method, drawn as markers joined in order of
 sparsity (gRDA's unjoined); dense reference runs (no sparsifier, not gRDA) as dotted horizontal
@@ -15,7 +15,7 @@ from landscape.plotting._style import new_figure, save_figure
 
 __all__ = ["plot_tradeoff"]
 
-# gRDA as unjoined red crosses (its points differ in c, mu and lr), as in seed 004 Fig. 4.
+# gRDA as unjoined red crosses (its points differ in c, mu and lr), as in Chao et al. 2020, Fig. 4.
 _STYLE = {
     "grda": ("C3", "x", "none"),
     "magnitude": ("C0", "o", "-"),

@@ -1,4 +1,4 @@
-"""Baseline sparsifiers (DESIGN 4.8) plugged into the trainer, and the sparsity-accuracy trade-off.
+"""Baseline sparsifiers plugged into the trainer, and the sparsity-accuracy trade-off.
 
 Importing this package registers ``magnitude``, ``random`` and ``sparse-momentum`` with
 :func:`landscape.train.register_sparsifier` (the trainer imports it on first lookup), so
@@ -16,7 +16,6 @@ from landscape.pruning.sparse_momentum import SparseMomentum, allocate_regrowth,
 from landscape.pruning.tradeoff import (
     TradeoffPoint,
     compare_at,
-    find_runs,
     format_table,
     method_of,
     tradeoff_points,
@@ -32,7 +31,6 @@ __all__ = [
     "compare_at",
     "cosine_prune_rate",
     "cubic_sparsity",
-    "find_runs",
     "format_table",
     "method_of",
     "prunable_parameters",

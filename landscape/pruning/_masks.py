@@ -37,12 +37,13 @@ def prunable_parameters(model: nn.Module, *, dense_first_last: bool = False
     """The weights a sparsifier may mask: trainable tensors of dimension >= 2, in model order.
 
     Biases and normalisation parameters (BatchNorm, LayerNorm, GroupNorm ...) are never
-    included (seed 002, Sec. 3.3: "we keep biases and batch normalization weights dense").
+    included (Dettmers & Zettlemoyer 2019, Sec. 3.3: "we keep biases and batch normalization
+    weights dense").
 
     Args:
         model: the network.
-        dense_first_last: also keep the first and the last of these tensors dense (seed 002
-            keeps the first convolution and the last linear layer dense for WRN).
+        dense_first_last: also keep the first and the last of these tensors dense (Dettmers &
+            Zettlemoyer 2019 keep the first convolution and the last linear layer dense for WRN).
 
     Raises:
         ValueError: the model has no prunable tensor (left).

@@ -1,18 +1,18 @@
 """Gradual magnitude pruning (Zhu & Gupta 2017) and random pruning on the same schedule.
 
-DESIGN 4.8, seed 003 (Gale, Elsen & Hooker 2019) Sec. 3.1 and 3.4. The sparsity of the masked
-weights follows the cubic schedule
+Gale, Elsen & Hooker 2019, Sec. 3.1 and 3.4. The sparsity of the masked weights follows the
+cubic schedule
 
     s_t = s_f + (s_i - s_f) * (1 - (t - t0) / (n * dt))**3,   t = t0, t0 + dt, ..., t0 + n*dt,
 
 from the initial sparsity ``s_i`` at step ``t0`` to the target ``s_f`` at ``t0 + n*dt`` (it is
 ``s_i`` before and ``s_f`` after). At each of those steps the mask is updated so that exactly
 ``round(s_t * N)`` weights are masked, ``N`` counted per layer (``scope="layer"``, the same
-sparsity in every layer as in seed 003) or over all prunable weights (``scope="global"``):
+sparsity in every layer as in Gale et al. 2019) or over all prunable weights (``scope="global"``):
 
 * magnitude pruning masks the active weights of smallest ``|w|``;
-* random pruning masks active weights chosen uniformly at random (seed 003 Sec. 3.4: "selecting
-  the weights to be pruned each step at random ... and does not allow pruned weights to
+* random pruning masks active weights chosen uniformly at random (Gale et al. 2019, Sec. 3.4:
+  "selecting the weights to be pruned each step at random ... and does not allow pruned weights to
   reactivate"; a lower bound of the trade-off curve).
 
 A masked weight never comes back, and after every optimizer step the masks are applied, so
@@ -235,14 +235,17 @@ class GradualPruning:
 @register_sparsifier("magnitude", "gradual magnitude pruning, Zhu & Gupta cubic schedule "
                      "(target_sparsity, begin_step, end_step, frequency, scope)")
 class MagnitudePruning(GradualPruning):
-    """Gradual magnitude pruning: mask the active weights of smallest ``|w|`` (seed 003, 3.1)."""
+    """Gradual magnitude pruning: mask the active weights of smallest ``|w|``.
+
+    Gale et al. 2019, Sec. 3.1.
+    """
 
     selection: ClassVar[str] = "magnitude"
 
 
 @register_sparsifier("random", "random pruning on the magnitude schedule, no regrowth")
 class RandomPruning(GradualPruning):
-    """Random pruning on the same cubic schedule, never regrowing (seed 003, Sec. 3.4).
+    """Random pruning on the same cubic schedule, never regrowing (Gale et al. 2019, Sec. 3.4).
 
     >>> p = RandomPruning(density=0.25, begin_step=0, end_step=0, seed=1)   # one-shot at 0
     >>> lin = nn.Linear(8, 4, bias=False)

@@ -1,6 +1,6 @@
 """Sparse momentum (Dettmers & Zettlemoyer 2019): prune, redistribute and regrow every epoch.
 
-DESIGN 4.8, seed 002 Sec. 3 and Algorithm 1. The network starts sparse: every prunable layer
+Dettmers & Zettlemoyer 2019, Sec. 3 and Algorithm 1. The network starts sparse: every prunable layer
 keeps a random ``density`` fraction of its weights. At the end of every epoch ``e`` (0-based,
 ``E`` epochs), with the prune rate cosine-decayed from ``p0 = 0.5`` to zero at the last epoch,
 
@@ -22,11 +22,11 @@ by a few weights per epoch; we hand out exactly ``R``.
 
 The momentum ``M`` is the optimizer's own (``momentum_buffer`` of SGD/RMSprop with momentum,
 ``exp_avg`` of Adam); optimizers without one (plain SGD, gRDA, Adagrad) get an exponentially
-smoothed gradient kept here, ``M <- beta * M + (1 - beta) * g`` (seed 002 Sec. 3.2). The
-momentum of a missing weight is the growth signal (Sec. 3.2: it estimates "how quickly the
-error would change if these weights would be included"), so it keeps accumulating while the
-weight is masked; a weight's momentum is zeroed when it is pruned and not regrown (a regrown
-weight keeps the momentum that chose it). Masks are applied after every optimizer step, so
+smoothed gradient kept here, ``M <- beta * M + (1 - beta) * g`` (Dettmers & Zettlemoyer 2019,
+Sec. 3.2). The momentum of a missing weight is the growth signal (Sec. 3.2: it estimates "how
+quickly the error would change if these weights would be included"), so it keeps accumulating
+while the weight is masked; a weight's momentum is zeroed when it is pruned and not regrown (a
+regrown weight keeps the momentum that chose it). Masks are applied after every optimizer step, so
 masked weights are exactly zero. Biases and normalisation parameters stay dense;
 ``dense_first_last`` keeps the first and last weight tensors dense too.
 """
@@ -113,7 +113,7 @@ def allocate_regrowth(total: int, contributions: list[float], capacity: list[int
 @register_sparsifier("sparse-momentum", "sparse momentum (Dettmers & Zettlemoyer): fixed density, "
                      "per-epoch prune / momentum redistribution / momentum regrowth")
 class SparseMomentum:
-    """Sparse momentum at a fixed density (seed 002, Algorithm 1).
+    """Sparse momentum at a fixed density (Dettmers & Zettlemoyer 2019, Algorithm 1).
 
     Args:
         density: fraction of active prunable weights (or give ``target_sparsity``).

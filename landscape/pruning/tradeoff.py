@@ -1,4 +1,4 @@
-"""The sparsity-accuracy trade-off of finished runs (seed 004 Fig. 4, seed 003 Fig. 1).
+"""The sparsity-accuracy trade-off of finished runs (Chao et al. 2020, Fig. 4; Gale et al. 2019).
 
 Each run directory says what it is in ``config.json`` (optimizer, its ``c``/``mu``, the
 sparsifier and its options) and how it ended in ``metrics.jsonl`` (the last row: test accuracy
@@ -11,7 +11,9 @@ grouped by method:
 * ``sparse-momentum``: one point per density;
 * anything else (a dense SGD/Adam run) under its optimizer's name, as a reference.
 
-This module only reads; :func:`landscape.plotting.plot_tradeoff` draws the figure.
+This module only reads the runs it is given (:func:`landscape.experiment.runs.find_runs`
+finds them in an experiment directory); :func:`landscape.plotting.plot_tradeoff` draws the
+figure.
 """
 
 from __future__ import annotations
@@ -23,8 +25,7 @@ from typing import Any
 
 from landscape.rundir import RunDir
 
-__all__ = ["TradeoffPoint", "compare_at", "find_runs", "format_table", "method_of",
-           "tradeoff_points"]
+__all__ = ["TradeoffPoint", "compare_at", "format_table", "method_of", "tradeoff_points"]
 
 METHOD_ORDER = ("grda", "magnitude", "sparse-momentum", "random")
 
@@ -97,38 +98,20 @@ def method_of(config: Mapping[str, Any]) -> tuple[str, str]:
     return optimizer, "dense"
 
 
-def find_runs(paths: Iterable[str | Path]) -> list[Path]:
-    """Run directories named by ``paths``: runs themselves, or folders holding runs (2 deep).
+def tradeoff_points(runs: Iterable[str | Path]) -> list[TradeoffPoint]:
+    """One point per finished run, ordered by method then sparsity.
 
-    Raises:
-        FileNotFoundError: a path does not exist or holds no run.
-
-    """
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if not path.exists():
-            raise FileNotFoundError(f"{path} does not exist: pass run directories or their "
-                                    "parent (the --out of `landscape train`)")
-        if RunDir(path).exists():
-            found.append(path)
-            continue
-        runs = sorted({c.parent for pattern in ("*/config.json", "*/*/config.json")
-                       for c in path.glob(pattern)})
-        if not runs:
-            raise FileNotFoundError(f"{path} holds no run directory (no config.json in it or "
-                                    "in its subfolders)")
-        found.extend(runs)
-    return list(dict.fromkeys(found))
-
-
-def tradeoff_points(paths: Iterable[str | Path]) -> list[TradeoffPoint]:
-    """One point per finished run under ``paths``, ordered by method then sparsity.
+    Args:
+        runs: run directories.
 
     Runs without a finished epoch (only the initial metrics row) are skipped.
+
+    Raises:
+        FileNotFoundError: a path is not a run directory.
+
     """
     points = []
-    for path in find_runs(paths):
+    for path in map(Path, runs):
         run = RunDir(path)
         config = run.read_config()
         rows = [r for r in run.read_metrics() if r.get("epoch", 0) > 0 and "test_acc" in r]

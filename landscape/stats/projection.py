@@ -1,4 +1,4 @@
-r"""Share of a direction that lies in a leading eigenspace (seed 004 Sec. 4.3, eq. 13).
+r"""Share of a direction that lies in a leading eigenspace (Chao et al. 2020, Sec. 4.3, eq. 13).
 
 With ``V_k`` the top-k eigenvectors of the Hessian at ``w_SGD`` (orthonormal columns) and
 ``delta = w_gRDA - w_SGD``:
@@ -54,7 +54,7 @@ def _columns(vectors: Tensor, dim: int) -> Tensor:
 
 
 def project(eigenvectors: Tensor, delta: Tensor) -> Projection:
-    """Project ``delta`` on the span of orthonormal ``eigenvectors`` (DESIGN 4.6).
+    """Project ``delta`` on the span of orthonormal ``eigenvectors`` (Chao et al. 2020, eq. 13).
 
     Args:
         eigenvectors: ``[P, k]`` (or ``[k, P]``) orthonormal eigenvectors.

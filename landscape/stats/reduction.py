@@ -1,9 +1,9 @@
-"""Model reduction: remove dead units/channels to get a smaller dense model (DESIGN 4.7).
+"""Model reduction: remove dead units/channels to get a smaller dense model.
 
-Seed 000 (Sec. V) removes the units whose incoming weight vector is zero; seed 001 (Sec. 5)
-removes the filters that are inactive by activation or by BatchNorm scale. Both give a
-smaller *dense* network with the same outputs. A removed unit u of a hidden layer still
-emits a constant ``k_u`` after its ReLU, which is folded into the next layer's bias:
+Yaguchi et al. 2018 (Sec. V) remove the units whose incoming weight vector is zero; Mehta et
+al. 2019 (Sec. 5) remove the filters that are inactive by activation or by BatchNorm scale.
+Both give a smaller *dense* network with the same outputs. A removed unit u of a hidden
+layer still emits a constant ``k_u`` after its ReLU, folded into the next layer's bias:
 
 * dead by activation (``max_s pooled_s <= 1e-12`` on the data): ``k_u = 0``, exact on the
   data the statistics were taken on (another input could in principle wake the unit up);
@@ -34,63 +34,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from landscape.data import EvalSet
+from landscape.stats.measure import count_flops, count_parameters
 
-__all__ = [
-    "Reduction",
-    "compare_outputs",
-    "count_flops",
-    "count_parameters",
-    "plan_reduction",
-    "reduce_model",
-]
+__all__ = ["Reduction", "plan_reduction", "reduce_model"]
 
 _WEIGHTS = (nn.Linear, nn.Conv2d)
 _BNS = (nn.BatchNorm1d, nn.BatchNorm2d)
 _PASS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Dropout,
          nn.Identity, nn.Flatten, nn.ReLU)
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters.
-
-    >>> count_parameters(nn.Linear(3, 2))
-    8
-    """
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def count_flops(model: nn.Module, example: Tensor) -> int:
-    """FLOPs of one forward pass per sample, counted as 2 x multiply-accumulates.
-
-    Only Linear and Conv layers are counted (``in * out`` MACs for a Linear, ``output
-    positions * in/groups * kernel size`` per output channel for a Conv); BatchNorm, ReLU,
-    pooling and biases are negligible and left out.
-
-    >>> count_flops(nn.Linear(3, 2), torch.zeros(1, 3))
-    12
-    """
-    macs = [0]
-
-    def hook(m: nn.Module, args: tuple, out: Tensor) -> None:
-        if isinstance(m, nn.Linear):
-            macs[0] += m.in_features * m.out_features
-        else:
-            per_out = out[0].numel()
-            macs[0] += per_out * (m.in_channels // m.groups) * int(np.prod(m.kernel_size))
-
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, nn.Linear | nn.Conv1d | nn.Conv2d | nn.Conv3d)]
-    was = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(example[:1])
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was)
-    return 2 * macs[0]
 
 
 def _chain(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -129,10 +80,10 @@ class Reduction:
         removed: weight layer name -> indices of removed units/channels.
         params_before: trainable parameters of the original.
         params_after: trainable parameters of the reduced model.
-        flops_before: FLOPs per sample of the original (:func:`count_flops`).
+        flops_before: FLOPs per sample of the original (``count_flops``).
         flops_after: FLOPs per sample of the reduced model.
         exact: ``False`` when a nonzero constant was folded into a zero-padded conv (then the
-            outputs differ near the borders; check them with :func:`compare_outputs`).
+            outputs differ near the borders; check them with ``compare_outputs``).
 
     """
 
@@ -358,40 +309,3 @@ def reduce_model(
         exact=exact,
         notes=notes,
     )
-
-
-def compare_outputs(
-    original: nn.Module, reduced: nn.Module, data: EvalSet
-) -> dict[str, float]:
-    """Compare the logits of two models on ``data`` (eval mode).
-
-    Returns:
-        ``max_abs_diff`` (largest |logit difference|), ``max_rel_diff`` (that divided by the
-        largest |logit| of the original), ``agreement`` (fraction of equal argmax), and the
-        accuracies ``accuracy_original`` / ``accuracy_reduced``.
-
-    """
-    wa, wb = original.training, reduced.training
-    original.eval()
-    reduced.eval()
-    diff = scale = 0.0
-    agree = ca = cb = 0
-    with torch.no_grad():
-        for x, y in data:
-            a, b = original(x), reduced(x)
-            diff = max(diff, float((a - b).abs().max()))
-            scale = max(scale, float(a.abs().max()))
-            pa, pb = a.argmax(1), b.argmax(1)
-            agree += int((pa == pb).sum())
-            ca += int((pa == y).sum())
-            cb += int((pb == y).sum())
-    original.train(wa)
-    reduced.train(wb)
-    n = data.num_samples
-    return {
-        "max_abs_diff": diff,
-        "max_rel_diff": diff / scale if scale > 0 else diff,
-        "agreement": agree / n,
-        "accuracy_original": ca / n,
-        "accuracy_reduced": cb / n,
-    }

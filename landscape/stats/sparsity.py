@@ -1,10 +1,11 @@
-"""Weight sparsity and group (per-unit) sparsity, DESIGN 4.7.
+"""Weight sparsity and group (per-unit) sparsity, as fractions.
 
 * Weight sparsity: the fraction of entries that are exactly zero, globally and per tensor.
   Counts are int64: a float32 accumulator cannot count past 2**24.
-* Group sparsity (seed 000, Sec. II-B): a unit of a linear layer (a row of its weight) or a
-  channel of a conv layer (a slice ``weight[c]``) is zero when the L2 norm of its incoming
-  weight vector is below ``xi`` (default 1e-6). The norms' histogram is bimodal under Adam+L2.
+* Group sparsity (Yaguchi et al. 2018, Sec. II-B): a unit of a linear layer (a row of its
+  weight) or a channel of a conv layer (a slice ``weight[c]``) is zero when the L2 norm of
+  its incoming weight vector is below ``xi`` (default 1e-6). The norms' histogram is bimodal
+  under Adam + L2.
 """
 
 from __future__ import annotations

@@ -15,11 +15,11 @@ in the same valley as SGD's and differs from it mainly along flat directions. Th
 
 The package is split by responsibility: :mod:`~landscape.verify.evidence` gathers the
 numbers, :mod:`~landscape.verify.judgement` applies the :class:`Thresholds`,
-:mod:`~landscape.verify.report` writes the text and :mod:`~landscape.verify.cli` registers
-``landscape verify``. Accuracies, errors and sparsities are fractions in every result.
+:mod:`~landscape.verify.report` writes the text (``landscape verify`` is
+:mod:`landscape.commands.verify`). The runs, their checks and the projections come from
+:mod:`landscape.experiment`. Accuracies, errors and sparsities are fractions in every result.
 """
 
-from landscape.verify.cli import register
 from landscape.verify.evidence import connectivity, default_curve_dir, verify
 from landscape.verify.judgement import THRESHOLD_HELP, Thresholds, judge
 from landscape.verify.report import format_barriers, format_criteria, format_report
@@ -33,6 +33,5 @@ __all__ = [
     "format_criteria",
     "format_report",
     "judge",
-    "register",
     "verify",
 ]

@@ -20,8 +20,10 @@ from landscape.curvature.analysis import hessian_topk
 from landscape.curves import CurveFitConfig, LoadedCurve, fit_curve, load_curve
 from landscape.curves.results import along_cached
 from landscape.data import EvalSet, dataset_from_config
+from landscape.experiment.projection import projection_over_epochs
+from landscape.experiment.runs import check_roles, check_same_experiment, final_epoch
+from landscape.experiment.subject import DataOptions
 from landscape.rundir import RunDir
-from landscape.stats.trajectory import check_roles, check_same_experiment, projection_over_epochs
 from landscape.store import Store
 from landscape.verify.judgement import Thresholds, judge
 
@@ -45,29 +47,9 @@ def default_curve_dir(start_run: str | Path, end_run: str | Path) -> Path:
 
 
 def _final(run: Path, *, allow_unfinished: bool) -> tuple[int, Path, dict[str, Any]]:
-    """``(epoch, checkpoint, metrics)`` of a run's final epoch.
-
-    Raises:
-        ValueError: the run has no trained epoch, lacks the metrics of its last checkpoint,
-            or stopped before its configured epochs (a diverged or interrupted run) and
-            ``allow_unfinished`` is false.
-    """
-    rd = RunDir(run)
-    config = rd.read_config()
-    last = rd.last_epoch()
-    if last is None or last == 0:
-        raise ValueError(f"run {run} has no trained epoch yet: train it first")
-    planned = config.get("epochs")
-    if not allow_unfinished and isinstance(planned, int) and last != planned:
-        raise ValueError(
-            f"run {run} stopped at epoch {last} of {planned} (interrupted or diverged): finish "
-            "it with `landscape train ... --resume`, or pass --allow-unfinished to judge its "
-            "last checkpoint"
-        )
-    metrics = {int(r["epoch"]): r for r in rd.read_metrics()}
-    if last not in metrics:
-        raise ValueError(f"run {run} has no metrics for its last epoch {last}")
-    return last, rd.checkpoint_path(last), metrics[last]
+    """``(epoch, checkpoint, metrics)`` of a run's final epoch (see :func:`final_epoch`)."""
+    f = final_epoch(run, allow_unfinished=allow_unfinished)
+    return f.epoch, f.checkpoint, f.metrics
 
 
 @dataclass(frozen=True)
@@ -258,9 +240,9 @@ def verify(
                        **connectivity(store, loaded, train, test, points=points,
                                       progress=progress)}
 
-    proj = projection_over_epochs(store, sgd_run, grda_run, hess_data, top_k=top_k,
-                                  epochs=projection_epochs, baseline_run=baseline,
-                                  device=device, progress=progress)
+    proj = projection_over_epochs(
+        store, sgd_run, grda_run, top_k=top_k, epochs=projection_epochs, baseline_run=baseline,
+        data=DataOptions(batch_size=batch, subset=subset, device=device), progress=progress)
     eig, converged = {}, {}
     for role, ckpt in (("sgd", sgd_ckpt), ("grda", grda_ckpt)):
         model = load_checkpoint(ckpt).build_model(device)

@@ -16,7 +16,7 @@ from landscape.plotting import (
     plot_weight_norms,
     save_figure,
 )
-from landscape.stats import feature_statistics
+from landscape.stats import feature_statistics, sparsity_rows
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_comparison_of_runs_and_saving(stats, tmp_path):
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["adam", "sgd"]
     path = save_figure(fig, tmp_path / "spec.png")
     assert path.stat().st_size > 0
-    fig = plot_sparsity_table(runs)
+    fig = plot_sparsity_table({label: sparsity_rows(st) for label, st in runs.items()})
     table = fig.axes[0].tables[0]
     assert table[0, 1].get_text().get_text() == "adam: % by act"
     assert table[1, 2].get_text().get_text() == "17"  # 1 of 6 gammas is zero
@@ -59,6 +59,16 @@ def test_comparison_of_runs_and_saving(stats, tmp_path):
     plt.close(fig)
 
 
-def test_bad_input_is_refused():
+def test_one_table_in_percent_from_fractions(stats):
+    fig = plot_sparsity_table(sparsity_rows(stats))
+    table = fig.axes[0].tables[0]
+    assert table[0, 1].get_text().get_text() == "% by act"
+    assert table[1, 2].get_text().get_text() == "17"  # the fraction 1/6, shown in percent
+    plt.close(fig)
+
+
+def test_bad_input_is_refused(stats):
     with pytest.raises(ValueError, match="expected feature statistics"):
         plot_universality({"a": 1})
+    with pytest.raises(ValueError, match="expected the rows of landscape.stats.sparsity_rows"):
+        plot_sparsity_table(stats)  # the statistics themselves, not their rows

@@ -3,9 +3,11 @@ import json
 import pytest
 
 from landscape.cli import main
+from landscape.experiment.runs import find_runs
 from landscape.plotting import plot_tradeoff
-from landscape.pruning import compare_at, find_runs, format_table, method_of, tradeoff_points
+from landscape.pruning import compare_at, format_table, method_of, tradeoff_points
 from landscape.rundir import RunDir
+from landscape.store import Store
 
 RUNS = {
     # name: (config, [(sparsity, test_acc) per epoch 1..])
@@ -51,7 +53,7 @@ def test_method_of():
 
 
 def test_points_table_and_compare(runs):
-    points = tradeoff_points([runs])
+    points = tradeoff_points(find_runs([runs]))
     assert [p.method for p in points] == ["grda", "grda", "magnitude", "magnitude",
                                           "sparse-momentum", "random", "sgd"]
     assert [p.sparsity for p in points][:2] == [0.91, 0.97]    # last epoch of each run
@@ -65,7 +67,7 @@ def test_points_table_and_compare(runs):
     assert any(line.startswith("random") and "89.90" in line and "80.00" in line
                for line in table)
     # a run itself, and the same run twice, count once
-    one = tradeoff_points([runs / "sgd_m0.9", runs / "sgd_m0.9"])
+    one = tradeoff_points(find_runs([runs / "sgd_m0.9", runs / "sgd_m0.9"]))
     assert len(one) == 1 and one[0].setting == "dense"
 
 
@@ -76,8 +78,13 @@ def test_find_runs_errors(tmp_path):
         find_runs([tmp_path])
 
 
+def test_reading_a_folder_that_is_not_a_run_is_refused(runs):
+    with pytest.raises(FileNotFoundError, match="not a run directory"):
+        tradeoff_points([runs])
+
+
 def test_plot(runs, tmp_path):
-    points = tradeoff_points([runs])
+    points = tradeoff_points(find_runs([runs]))
     fig = plot_tradeoff(points, tmp_path / "f.png", title="t")
     ax = fig.axes[0]
     labels = ax.get_legend_handles_labels()[1]
@@ -92,11 +99,12 @@ def test_plot(runs, tmp_path):
 
 def test_cli(runs, tmp_path, capsys):
     fig = tmp_path / "figs" / "tradeoff.png"
-    assert main(["tradeoff", str(runs), "--figure", str(fig), "--at", "0.9", "--json"]) == 0
+    assert main(["tradeoff", str(runs), "--figures", str(fig.parent), "--at", "0.9",
+                 "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert len(out["points"]) == 7 and out["figure"] == str(fig) and fig.is_file()
+    assert len(out["points"]) == 7 and out["figures"] == [str(fig)] and fig.is_file()
     assert out["at"]["best"]["random"]["test_acc"] == 0.8
-    assert main(["tradeoff", str(runs), "--no-figure", "--at", "0.9"]) == 0
+    assert main(["tradeoff", str(runs), "--at", "0.9"]) == 0
     text = capsys.readouterr().out
     assert "best test accuracy at sparsity 90%" in text
     lines = text.split("best test accuracy")[1].splitlines()[1:]
@@ -104,5 +112,16 @@ def test_cli(runs, tmp_path, capsys):
         "magnitude", "sparse-momentum", "grda", "random"]
     assert main(["tradeoff", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
-    assert main(["tradeoff", str(runs / "unfinished"), "--no-figure"]) == 2
+    assert main(["tradeoff", str(runs / "unfinished")]) == 2
     assert "has a finished epoch" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # a percentage, not a fraction
+        main(["tradeoff", str(runs), "--at", "90"])
+    assert exc.value.code == 2 and "expected a fraction in [0, 1]" in capsys.readouterr().err
+
+
+def test_cli_on_every_entry_of_an_experiment_directory(runs, capsys):
+    """`landscape tradeoff runs/*` on the --out of train, which holds the store beside runs."""
+    Store(runs / "store").get_or_compute("demo", {}, None, lambda: {"x": 1})
+    assert main(["tradeoff", *map(str, sorted(runs.iterdir())), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["points"]) == 7 and out["figures"] == []

@@ -1,6 +1,6 @@
-"""seed 004 Fig. 3: test accuracy and sparsity against epoch, one line per run (e.g. per mu).
+"""Chao et al. 2020, Fig. 3: test accuracy and sparsity against epoch, one line per run.
 
-    python analysis_scripts/seed004_fig3_accuracy_sparsity.py RUN [RUN ...] --out figures/
+    python analysis_scripts/chao2020_fig3_accuracy_sparsity.py RUN [RUN ...] --out figures/
 """
 
 from pathlib import Path
@@ -15,4 +15,4 @@ if __name__ == "__main__":
     args = p.parse_args()
     check_runs(p, args.runs)
     fig = plot_training({label(r): metrics(r) for r in args.runs})
-    print(save_figure(fig, Path(args.out) / "seed004_fig3_accuracy_sparsity.png"))
+    print(save_figure(fig, Path(args.out) / "chao2020_fig3_accuracy_sparsity.png"))

@@ -1,4 +1,8 @@
-"""``landscape verify SGD_RUN GRDA_RUN``: the evidence and the verdict (thin)."""
+"""``landscape verify SGD_RUN GRDA_RUN``: the evidence and the verdict (thin).
+
+Parse, gather the evidence with :func:`landscape.verify.verify` (everything expensive from
+the result store), print :func:`landscape.verify.format_report` or one JSON object.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,8 @@ import argparse
 from dataclasses import fields
 from pathlib import Path
 
-from landscape._cliutil import (
-    add_device_flag,
-    add_json_flag,
-    add_progress_flag,
-    emit_json,
-    resolve_device,
-    show_progress,
-)
-from landscape.curves import CurveFitConfig
-from landscape.store import add_store_flag, open_store
-from landscape.verify.evidence import verify
-from landscape.verify.judgement import THRESHOLD_HELP, Thresholds
-from landscape.verify.report import format_report
+from landscape._cliutil import emit_json, int_at_least, resolve_device, show_progress
+from landscape.commands._args import add_epochs_flag, add_output_flags, open_store
 
 __all__ = ["register"]
 
@@ -36,6 +29,9 @@ the line between the two SGD runs are evaluated too, as a control."""
 
 
 def _run(args: argparse.Namespace) -> int:
+    from landscape.curves import CurveFitConfig
+    from landscape.verify import Thresholds, format_report, verify
+
     device = resolve_device(args.device)
     thresholds = Thresholds(**{f.name: getattr(args, f.name) for f in fields(Thresholds)})
     store = open_store(args.store, Path(args.sgd_run))
@@ -44,9 +40,10 @@ def _run(args: argparse.Namespace) -> int:
     report = verify(store, args.sgd_run, args.grda_run, curve_dir=args.curve,
                     baseline_run=args.baseline_run, control=not args.no_control,
                     top_k=args.top_k, fit=fit, points=args.points, subset=args.subset,
-                    thresholds=thresholds, projection_epochs=args.epochs,
+                    thresholds=thresholds, projection_epochs=args.at_epochs,
                     allow_unfinished=args.allow_unfinished, device=device,
                     progress=show_progress(args))
+    report["store"] = str(store.root)
     if args.figures:
         from landscape.plotting.directional import plot_report
 
@@ -76,16 +73,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--no-control", action="store_true",
                    help="with --baseline-run: skip the curve between the two SGD runs (a "
                         "second curve fit)")
-    g.add_argument("--top-k", type=int, default=10, help="Hessian eigenpairs (default 10)")
-    g.add_argument("--points", type=int, default=61, help="points along the curve (default 61)")
-    g.add_argument("--subset", type=int, help="training samples in the Hessian (default all)")
-    g.add_argument("--epochs", type=int, nargs="+",
-                   help="epochs of the projection (default all; the final one is always added)")
+    g.add_argument("--top-k", type=int_at_least(1), default=10,
+                   help="Hessian eigenpairs (default 10)")
+    g.add_argument("--points", type=int_at_least(2), default=61,
+                   help="points along the curve (default 61)")
+    g.add_argument("--subset", type=int_at_least(1),
+                   help="training samples in the Hessian (default all)")
+    add_epochs_flag(g, "of the projection (the final epoch is always added)",
+                    default="every epoch both runs have, except 0")
     g.add_argument("--allow-unfinished", action="store_true",
                    help="judge runs that stopped before their configured epochs")
-    g.add_argument("--curve-epochs", type=int, default=10,
+    g.add_argument("--curve-epochs", type=int_at_least(1), default=10,
                    help="epochs of a curve fit (default %(default)s, as `landscape curve fit`)")
-    g.add_argument("--curve-batch-size", type=int, default=128,
+    g.add_argument("--curve-batch-size", type=int_at_least(1), default=128,
                    help="minibatch of a curve fit (default %(default)s)")
     g.add_argument("--curve-lr", type=float, default=0.1,
                    help="learning rate of a curve fit (default %(default)s)")
@@ -94,13 +94,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "each criterion is judged against a yardstick it can fail; the reasoning behind\n"
         "each default is in the docstring of landscape.verify.Thresholds",
     )
+    from landscape.verify.judgement import THRESHOLD_HELP, Thresholds
+
     defaults = Thresholds()
     for f in fields(Thresholds):
         t.add_argument(f"--{f.name.replace('_', '-')}", type=float,
                        default=getattr(defaults, f.name), help=THRESHOLD_HELP[f.name])
-    p.add_argument("--figures", metavar="DIR", help="write the report's figures into DIR")
-    add_store_flag(p)
-    add_device_flag(p)
-    add_progress_flag(p)
-    add_json_flag(p)
+    add_output_flags(p)
     p.set_defaults(func=_run)

@@ -1,0 +1,174 @@
+"""Projection of ``w_gRDA(e) - w_SGD(e)`` on the top-k Hessian eigenspace, epoch by epoch.
+
+Chao et al. 2020 (Sec. 4.3, eq. 13, Fig. 6): for each epoch ``e`` two runs share (same seed,
+same minibatches, different optimizers), take the top-k eigenvectors ``V_k`` (orthonormal
+columns) of the full training-loss Hessian at ``w_SGD(e)`` (cached ``hessian.topk`` entries)
+and report the share of ``delta = w_gRDA(e) - w_SGD(e)`` in their span::
+
+    share = ||V_k^T delta||^2 / ||delta||^2      (ratio = sqrt(share))
+
+(:func:`landscape.stats.project`). Two baselines let a reader judge "low": the share of
+isotropic random directions (``k / P`` in expectation, ``P`` parameters) and, when a second
+SGD run from another seed is given, the share of ``w_SGD'(e) - w_SGD(e)``. Each epoch is one
+cached ``projection.epoch`` entry, keyed by the checkpoints' digests (roles ``sgd``, ``grda``,
+``baseline``) and the Hessian's data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from landscape.checkpoint import Checkpoint, check_comparable, checkpoint_digest, load_checkpoint
+from landscape.curvature.analysis import hessian_topk
+from landscape.experiment.cached import Analysis, cached
+from landscape.experiment.runs import check_roles, check_same_experiment, common_epochs
+from landscape.experiment.subject import Batches, DataOptions, resolve_subject
+from landscape.params import params_to_vector
+from landscape.rundir import RunDir
+from landscape.stats import project, random_direction_shares
+from landscape.store import Store
+
+__all__ = ["PROJECTION", "projection_over_epochs"]
+
+PROJECTION = Analysis("projection.epoch", version=3)  # 2: random baseline drawn in chunks on
+# the device; 3: converged count
+
+
+def _analysis(top_k: int, baseline: bool) -> Analysis:
+    schema = {"per_vector": ((top_k,), "f"), "eigenvalues": ((top_k,), "f"),
+              "share": ((), "f"), "ratio": ((), "f"),
+              **({"baseline_share": ((), "f")} if baseline else {})}
+    return Analysis(PROJECTION.name, PROJECTION.version, schema=lambda _: schema)
+
+
+def _delta(a: Checkpoint, b: Path, names: tuple[str, str]) -> torch.Tensor:
+    """``w_b - w_a`` in float64, after checking the two are the same model."""
+    cb = load_checkpoint(b)
+    check_comparable(a, cb, names=names)
+    return params_to_vector(cb.parameters()).double() - params_to_vector(a.parameters()).double()
+
+
+def _epoch(store: Store, data: Batches, *, epoch: int, ckpts: dict[str, Path],
+           opts: DataOptions, top_k: int, tol: float, random_probes: int, progress: bool
+           ) -> dict[str, Any]:
+    """One epoch's projection (the eigenpairs come from the cached ``hessian.topk``)."""
+    device = torch.device(opts.device)
+    sgd = load_checkpoint(ckpts["sgd"])
+    delta = _delta(sgd, ckpts["grda"], ("SGD", "gRDA")).to(device)  # checks shapes first
+    model = sgd.build_model(device).to(dtype=opts.dtype)
+    top = hessian_topk(store, model, data, inputs={"checkpoint": checkpoint_digest(ckpts["sgd"])},
+                       k=top_k, tol=tol, progress=progress)
+    vectors = torch.as_tensor(top["eigenvectors"]).to(device)
+    proj = project(vectors, delta)
+    rand = random_direction_shares(
+        vectors, num=random_probes,
+        generator=torch.Generator(device=vectors.device).manual_seed(epoch),
+    )
+    out = {
+        "epoch": epoch, "ratio": proj.ratio, "share": proj.share,
+        "per_vector": torch.tensor(proj.per_vector), "delta_norm": proj.delta_norm,
+        "eigenvalues": torch.as_tensor(top["eigenvalues"]),
+        "random_share": float(rand.mean()), "num_parameters": int(vectors.shape[1]),
+        "converged": int(sum(bool(c) for c in top["converged"])),
+    }
+    if "baseline" in ckpts:
+        delta = _delta(sgd, ckpts["baseline"], ("SGD", "SGD baseline")).to(device)
+        out["baseline_share"] = project(vectors, delta).share
+    return out
+
+
+def projection_over_epochs(
+    store: Store,
+    sgd_run: str | Path,
+    grda_run: str | Path,
+    *,
+    data: DataOptions | None = None,
+    top_k: int = 10,
+    epochs: Sequence[int] | None = None,
+    baseline_run: str | Path | None = None,
+    random_probes: int = 64,
+    tol: float = 1e-3,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Share of ``w_gRDA(e) - w_SGD(e)`` in the top-k eigenspace at ``w_SGD(e)`` per epoch.
+
+    Args:
+        store: the result store (eigenpairs and shares are cached there).
+        sgd_run: the SGD run directory.
+        grda_run: the gRDA run directory (same seed: same initialisation and minibatches).
+        data: the Hessian's data and where to compute (default: the runs' full training
+            split, batches of 1000, on the CPU).
+        top_k: number of leading eigenvectors.
+        epochs: epochs to analyse (default: every epoch both runs have, except 0, where the
+            two coincide).
+        baseline_run: a second SGD run from another seed, for the SGD-vs-SGD baseline.
+        random_probes: random directions for the random baseline.
+        tol: relative Ritz residual tolerance of the eigenpairs.
+        progress: show progress on stderr (epochs, and the Lanczos iterations inside).
+
+    Returns:
+        ``{"epochs", "ratio", "share", "per_vector" [E, k], "delta_norm", "eigenvalues"
+        [E, k], "random_share", "random_expected", "baseline_share" (or None),
+        "converged" (eigenpairs within tolerance, per epoch), "num_parameters", "top_k"}``.
+
+    Raises:
+        ValueError: a run trained with another optimizer than its role says (see
+            :func:`~landscape.experiment.runs.check_roles`), runs of different experiments,
+            no common epoch, or a requested epoch missing from a run; all before anything is
+            computed.
+
+    """
+    sgd_run, grda_run = Path(sgd_run), Path(grda_run)
+    baseline = Path(baseline_run) if baseline_run is not None else None
+    check_roles(sgd_run, [grda_run], baseline_run=baseline)
+    runs = {"sgd": sgd_run, "grda": grda_run, **({"baseline": baseline} if baseline else {})}
+    available = common_epochs(*runs.values())
+    if epochs is None:
+        epochs = [e for e in available if e > 0]
+    missing = sorted(set(epochs) - set(available))
+    if missing or not epochs:
+        raise ValueError(
+            f"epochs {missing or '(none)'} are not checkpointed in every run "
+            f"({', '.join(str(r) for r in runs.values())}); common epochs: {available}"
+        )
+    check_same_experiment(sgd_run, grda_run, same_seed=True)
+    if baseline is not None:
+        check_same_experiment(sgd_run, baseline, same_seed=False)
+    opts = data or DataOptions()
+    subject = resolve_subject(sgd_run, epoch=epochs[0], data=opts, splits=("train",))
+    batches, spec = subject.split("train"), subject.data_spec["train"]
+    analysis = _analysis(int(top_k), baseline is not None)
+    params = {"top_k": int(top_k), "tol": float(tol), "random_probes": int(random_probes)}
+    rows: list[dict[str, Any]] = []
+    for epoch in tqdm(epochs, desc="projection epochs", disable=not progress, leave=False):
+        ckpts = {role: RunDir(run).checkpoint_path(epoch) for role, run in runs.items()}
+
+        def compute(epoch: int = epoch, ckpts: dict[str, Path] = ckpts) -> dict[str, Any]:
+            return _epoch(store, batches, epoch=epoch, ckpts=ckpts, opts=opts, top_k=top_k,
+                          tol=tol, random_probes=random_probes, progress=progress)
+
+        entry = cached(store, analysis, params, compute, data=spec,
+                       inputs={role: checkpoint_digest(c) for role, c in ckpts.items()})
+        rows.append(entry.read_all() if entry is not None else compute())
+    num_params = int(rows[0]["num_parameters"])
+    return {
+        "epochs": [int(r["epoch"]) for r in rows],
+        "ratio": [float(r["ratio"]) for r in rows],
+        "share": [float(r["share"]) for r in rows],
+        "per_vector": [list(map(float, r["per_vector"])) for r in rows],
+        "delta_norm": [float(r["delta_norm"]) for r in rows],
+        "eigenvalues": [list(map(float, r["eigenvalues"])) for r in rows],
+        "random_share": [float(r["random_share"]) for r in rows],
+        "converged": [int(r["converged"]) for r in rows],
+        "random_expected": top_k / num_params,
+        "baseline_share": (
+            [float(r["baseline_share"]) for r in rows] if baseline is not None else None
+        ),
+        "num_parameters": num_params,
+        "top_k": int(top_k),
+    }
