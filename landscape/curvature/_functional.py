@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import torch
@@ -11,11 +10,9 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 __all__ = [
-    "EvalBatchNorm",
     "FlatLoss",
     "batch_weights",
     "count_saved_bytes",
-    "fold_batchnorm",
     "select_names",
 ]
 
@@ -115,73 +112,3 @@ def batch_weights(data: Iterable[tuple[Tensor, Tensor]]) -> tuple[list[int], int
     if not sizes or sum(sizes) == 0:
         raise ValueError("the evaluation data are empty: expected at least one (x, y) batch")
     return sizes, sum(sizes)
-
-
-class EvalBatchNorm(nn.Module):
-    """Eval-mode BatchNorm written as the per-channel affine map it is.
-
-    ``y = x * s + (beta - mean * s)`` with ``s = gamma / sqrt(var + eps)``: the same function
-    as ``F.batch_norm(..., training=False)``, with the parameter and buffer names of the
-    module it replaces, but built from elementwise products whose double backward is cheap
-    (PyTorch's batch-norm double backward is the general, training-mode formula).
-    """
-
-    def __init__(self, bn: nn.modules.batchnorm._BatchNorm) -> None:
-        super().__init__()
-        self.eps = bn.eps
-        self.weight, self.bias = bn.weight, bn.bias
-        self.register_buffer("running_mean", bn.running_mean)
-        self.register_buffer("running_var", bn.running_var)
-        if bn.num_batches_tracked is not None:
-            self.register_buffer("num_batches_tracked", bn.num_batches_tracked)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Apply the affine map along the channel dimension 1."""
-        shape = (1, -1) + (1,) * (x.dim() - 2)
-        scale = torch.rsqrt(self.running_var + self.eps)
-        shift = -self.running_mean * scale
-        if self.weight is not None:
-            scale, shift = scale * self.weight, shift * self.weight
-        if self.bias is not None:
-            shift = shift + self.bias
-        return x * scale.view(shape) + shift.view(shape)
-
-
-def fold_batchnorm(model: nn.Module) -> nn.Module:
-    """Return a shallow structural copy of ``model`` whose BatchNorms are :class:`EvalBatchNorm`.
-
-    Only modules with running statistics are replaced; the copy shares every tensor with
-    ``model`` and is meant for ``functional_call`` in eval mode. A model without BatchNorm
-    is returned as is.
-    """
-    targets = [
-        name for name, m in model.named_modules()
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
-        and m.running_mean is not None
-    ]
-    if not targets:
-        return model
-    clone = copy.copy(model)
-    _copy_path_modules(clone, targets)
-    for name in targets:
-        parent_name, _, child = name.rpartition(".")
-        parent = clone.get_submodule(parent_name) if parent_name else clone
-        parent._modules[child] = EvalBatchNorm(parent._modules[child])
-    return clone
-
-
-def _copy_path_modules(root: nn.Module, targets: list[str]) -> None:
-    """Shallow-copy every module on the paths to ``targets`` so the original stays intact."""
-    root._modules = dict(root._modules)
-    done = {""}
-    for name in targets:
-        parts = name.split(".")[:-1]
-        for i in range(len(parts)):
-            path = ".".join(parts[: i + 1])
-            if path in done:
-                continue
-            parent = root.get_submodule(".".join(parts[:i])) if i else root
-            node = copy.copy(parent._modules[parts[i]])
-            node._modules = dict(node._modules)
-            parent._modules[parts[i]] = node
-            done.add(path)

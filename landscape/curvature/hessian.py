@@ -18,6 +18,7 @@ A block ``[P, K]`` is pushed through with ``is_grads_batched`` / ``vmap`` (one d
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import torch
@@ -29,15 +30,36 @@ from landscape.curvature._functional import (
     FlatLoss,
     batch_weights,
     count_saved_bytes,
-    fold_batchnorm,
     select_names,
 )
+from landscape.curvature._rewrite import rewrite_for_hvp
 from landscape.curvature.operator import CurvatureOperator, eval_mode
 
 __all__ = ["METHODS", "HessianOperator"]
 
 METHODS = ("cached", "reverse", "forward")
 _BLOCK_MODES = ("auto", "vmap", "loop")
+
+
+def _checked_rewrite(model: nn.Module, x: Tensor) -> nn.Module:
+    """The rewritten network, if it gives the model's outputs on ``x``; else the model."""
+    net = rewrite_for_hvp(model)
+    if net is model:
+        return model
+    with torch.no_grad(), eval_mode(model), eval_mode(net):
+        want = model(x)
+        try:
+            got = net(x)
+        except RuntimeError as exc:  # e.g. a view() that channels-last memory cannot serve
+            warnings.warn(f"HessianOperator: the rewritten network failed ({exc}); using the "
+                          "model as it is (exact, slower products)", stacklevel=3)
+            return model
+    tol = torch.finfo(want.dtype).eps ** 0.5
+    if not torch.allclose(got, want, rtol=tol, atol=tol * float(want.abs().max())):
+        warnings.warn("HessianOperator: the rewritten network disagrees with the model; using "
+                      "the model as it is (exact, slower products)", stacklevel=3)
+        return model
+    return net
 
 
 class HessianOperator(CurvatureOperator):
@@ -63,8 +85,11 @@ class HessianOperator(CurvatureOperator):
             differ (train-mode dropout, augmented or reshuffled data).
         cache_bytes: budget for ``"cached"`` graphs (default: 2 GiB on CPU, half the free
             memory on CUDA).
-        fold_bn: evaluate eval-mode BatchNorm as the explicit per-channel affine map it is
-            (same function, cheaper double backward); ignored with ``train_mode``.
+        rewrite: evaluate an equivalent copy of the network whose second derivatives are
+            cheaper (BatchNorm folded into the layer before it, ReLU as a constant mask,
+            ReLU after max-pooling, a data-input convolution by im2col; see
+            ``landscape/curvature/_rewrite.py``); checked against the model on the first
+            batch, and ignored with ``train_mode``.
 
     Raises:
         ValueError: an unknown method, block mode or parameter name; empty data.
@@ -94,7 +119,7 @@ class HessianOperator(CurvatureOperator):
         train_mode: bool = False,
         check_deterministic: bool = True,
         cache_bytes: int | None = None,
-        fold_bn: bool = True,
+        rewrite: bool = True,
     ) -> None:
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -115,14 +140,16 @@ class HessianOperator(CurvatureOperator):
             [values[n].shape for n in self.names], device=self.theta.device,
             dtype=self.theta.dtype,
         )
-        net = fold_batchnorm(model) if fold_bn and not train_mode else model
+        self.batch_sizes, self.num_samples = batch_weights(data)
+        net = model
+        if rewrite and not train_mode:
+            net = _checked_rewrite(model, next(iter(data))[0].to(self.device))
         self.loss = FlatLoss(net, self.names, self.shapes, fixed, loss_fn)
         self.method = method
         if block == "auto":
             block = "vmap" if self.device.type == "cuda" else "loop"
         self.block = block
         self.train_mode = train_mode
-        self.batch_sizes, self.num_samples = batch_weights(data)
         if cache_bytes is None:
             if self.device.type == "cuda":
                 cache_bytes = torch.cuda.mem_get_info(self.device)[0] // 2

@@ -13,11 +13,11 @@ RTOL, ATOL = 1e-5, 1e-8
 
 @pytest.mark.parametrize("method", ["cached", "reverse", "forward"])
 @pytest.mark.parametrize("block", ["vmap", "loop"])
-@pytest.mark.parametrize("fold_bn", [True, False])
-def test_products_match_dense_hessian(problem, method, block, fold_bn):
+@pytest.mark.parametrize("rewrite", [True, False])
+def test_products_match_dense_hessian(problem, method, block, rewrite):
     model, batches = problem
     H = dense_hessian(model, batches)
-    op = HessianOperator(model, batches, method=method, block=block, fold_bn=fold_bn)
+    op = HessianOperator(model, batches, method=method, block=block, rewrite=rewrite)
     g = torch.Generator().manual_seed(0)
     v = torch.randn(op.dim, generator=g, dtype=torch.float64)
     M = torch.randn(op.dim, 4, generator=g, dtype=torch.float64)
@@ -152,25 +152,74 @@ def test_custom_loss_fn():
     )
 
 
-def test_folded_batchnorm_leaves_the_model_alone():
+def test_rewritten_network_leaves_the_model_alone():
     model, batches = make_mlp(), make_batches((4,))
     op = HessianOperator(model, batches)
-    assert type(op.loss.model[1]).__name__ == "EvalBatchNorm"
-    assert isinstance(model[1], nn.BatchNorm1d) and op.loss.model[0] is model[0]
+    assert type(op.loss.model[0]).__name__ == "_Layer"  # Linear with the BatchNorm folded in
+    assert type(op.loss.model[1]).__name__ == "_FoldedParams"
+    assert isinstance(model[0], nn.Linear) and isinstance(model[1], nn.BatchNorm1d)
+    assert op.loss.model[0].weight is model[0].weight  # tensors are shared, names kept
     x = batches[0][0]
     model.eval()
     torch.testing.assert_close(op.loss.model(x), model(x), rtol=1e-12, atol=1e-12)
 
 
+def _deep_convnet(seed=0):
+    # every rewrite at once: a data-input convolution (im2col), conv + BatchNorm (folded),
+    # ReLU -> MaxPool (swapped, masked), a lone BatchNorm (affine), Linear + BatchNorm1d
+    torch.manual_seed(seed)
+    model = nn.Sequential(
+        nn.Conv2d(1, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(3, 4, 2, bias=False), nn.ReLU(), nn.BatchNorm2d(4),
+        nn.Flatten(), nn.Linear(4 * 2 * 2, 5), nn.BatchNorm1d(5), nn.ReLU(inplace=True),
+        nn.Linear(5, 3),
+    ).double()
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.running_mean.copy_(0.3 * torch.randn(m.num_features, generator=g))
+            m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
+            m.weight.data.copy_(1 + 0.2 * torch.randn(m.num_features, generator=g))
+            m.bias.data.copy_(0.1 * torch.randn(m.num_features, generator=g))
+    return model
+
+
+def test_rewrite_is_the_same_function():
+    from landscape.curvature._rewrite import rewrite_for_hvp
+
+    model = _deep_convnet()
+    net = rewrite_for_hvp(model)
+    kinds = [type(m).__name__ for m in net]
+    assert kinds[:4] == ["_Layer", "_FoldedParams", "MaxPool2d", "_MaskReLU"]
+    assert kinds[4:7] == ["_Layer", "_MaskReLU", "EvalBatchNorm"]
+    assert [type(m).__name__ for m in model][:4] == ["Conv2d", "BatchNorm2d", "ReLU",
+                                                      "MaxPool2d"]
+    x = make_batches((1, 6, 6), sizes=(7,))[0][0]
+    model.eval()
+    torch.testing.assert_close(net(x), model(x), rtol=1e-12, atol=1e-12)
+    assert dict(net.named_parameters()).keys() == dict(model.named_parameters()).keys()
+
+
 @pytest.mark.parametrize("method", ["cached", "reverse", "forward"])
-@pytest.mark.parametrize("block", ["vmap", "loop"])
-def test_row_major_products_match_dense_hessian(problem, method, block):
-    model, batches = problem
+def test_rewritten_products_match_dense_hessian(method):
+    model = _deep_convnet()
+    batches = make_batches((1, 6, 6), sizes=(5, 3))
     H = dense_hessian(model, batches)
-    op = HessianOperator(model, batches, method=method, block=block)
-    rows = torch.randn(3, op.dim, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
-    out = op.matmat_rows(rows)
-    assert out.shape == (3, op.dim) and out.is_contiguous() and op.num_products == 3
-    torch.testing.assert_close(out, (H @ rows.T).T, rtol=RTOL, atol=ATOL)
-    with pytest.raises(ValueError, match=r"expected a block of rows of shape \[K, 63\]|\[K, "):
-        op.matmat_rows(rows.T)
+    op = HessianOperator(model, batches, method=method)
+    assert type(op.loss.model[0]).__name__ == "_Layer"  # the rewritten network is in use
+    eye = torch.eye(op.dim, dtype=torch.float64)
+    torch.testing.assert_close(op @ eye, H, rtol=RTOL, atol=ATOL)
+
+
+def test_a_rewrite_the_model_cannot_run_falls_back_with_a_warning():
+    class ViewFlatten(nn.Module):
+        def forward(self, x):
+            return x.view(x.shape[0], -1)  # refuses channels-last memory
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), ViewFlatten(), nn.Linear(18, 3)).double()
+    batches = make_batches((1, 5, 5))
+    with pytest.warns(UserWarning, match="rewritten network failed"):
+        op = HessianOperator(model, batches)
+    assert op.loss.model is model
+    torch.testing.assert_close(op.to_dense(), dense_hessian(model, batches), rtol=RTOL, atol=ATOL)
