@@ -3,7 +3,7 @@
 from landscape.curvature.block import block_lanczos
 from landscape.curvature.density import SpectralDensity, gaussian_density, slq_density
 from landscape.curvature.hessian import METHODS, HessianOperator
-from landscape.curvature.lanczos import WHICH, EigenResult, lanczos
+from landscape.curvature.lanczos import WHICH, EigenResult, default_tol, lanczos
 from landscape.curvature.operator import CurvatureOperator, eval_mode
 from landscape.curvature.trace import TraceEstimate, hutchinson, hutchpp
 
@@ -16,6 +16,7 @@ __all__ = [
     "SpectralDensity",
     "TraceEstimate",
     "block_lanczos",
+    "default_tol",
     "eval_mode",
     "gaussian_density",
     "hutchinson",
