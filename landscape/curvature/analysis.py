@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from torch import nn
+from torch import Tensor, nn
 
 from landscape.curvature.density import slq_density
 from landscape.curvature.hessian import HessianOperator
@@ -47,6 +47,7 @@ def hessian_topk(
     seed: int = 0,
     progress: bool = False,
     operator: Callable[..., CurvatureOperator] = HessianOperator,
+    start: Tensor | None = None,
 ):
     """Top-``k`` Hessian eigenpairs of the mean loss over ``data``, from the store or computed.
 
@@ -66,6 +67,8 @@ def hessian_topk(
         progress: show a progress bar on stderr.
         operator: the operator class, called as ``operator(model, data, params=, method=)``
             (``landscape.distributed.DistributedHessian`` under torchrun; not in the key).
+        start: a warm start ``[P, s]`` for Lanczos, e.g. the eigenvectors of a neighbouring
+            checkpoint (not in the key: the answer is the same to the tolerance).
 
     Returns:
         The store entry (``entry["eigenvectors"]`` is ``[k, P]``, rows in parameter order).
@@ -78,10 +81,10 @@ def hessian_topk(
     }
 
     def compute() -> dict[str, Any]:
-        start = time.perf_counter()
+        began = time.perf_counter()
         op = operator(model, data, params=params, method=method)
         res = lanczos(op, k, which=which, tol=tol, max_basis=max_basis, block_size=block_size,
-                      seed=seed, progress=progress)
+                      seed=seed, progress=progress, start=start)
         return {
             "eigenvalues": res.eigenvalues.cpu(),
             "eigenvectors": res.eigenvectors.T.contiguous().cpu(),
@@ -92,7 +95,7 @@ def hessian_topk(
             "num_parameters": int(op.dim),
             "parameter_names": "\n".join(op.names),
             "loss": float(op.loss_value),
-            "seconds": time.perf_counter() - start,
+            "seconds": time.perf_counter() - began,
             "device": str(op.device),
         }
 
