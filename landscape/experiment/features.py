@@ -25,8 +25,13 @@ from torch import Tensor, nn
 
 from landscape.experiment.cached import Analysis, cached, cached_grid
 from landscape.experiment.subject import Batches, Subject
-from landscape.stats import FeaturePass, feature_pass, feature_summary, layer_statistics
-from landscape.stats._hooks import find_sites
+from landscape.stats import (
+    FeaturePass,
+    feature_pass,
+    feature_summary,
+    find_sites,
+    layer_statistics,
+)
 from landscape.stats.activations import check_reiterable, first_inputs, iter_feature_batches
 from landscape.stats.features import (
     ACTIVATION_THRESHOLD,

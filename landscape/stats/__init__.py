@@ -6,6 +6,7 @@ never a path, a run directory or a store (their cached forms are in
 :mod:`landscape.experiment`). Shares of zero weights and inactive features are fractions.
 """
 
+from landscape.stats._hooks import Site, find_sites
 from landscape.stats.activations import FeaturePass, feature_pass, iter_feature_batches
 from landscape.stats.features import (
     class_specialisation,
@@ -26,6 +27,7 @@ __all__ = [
     "FeaturePass",
     "Projection",
     "Reduction",
+    "Site",
     "class_specialisation",
     "compare_outputs",
     "count_flops",
@@ -33,6 +35,7 @@ __all__ = [
     "feature_pass",
     "feature_statistics",
     "feature_summary",
+    "find_sites",
     "format_sparsity_table",
     "group_sparsity",
     "inactive_by_activation",
