@@ -1,23 +1,42 @@
-"""Curvature benchmark: HVP cost vs a gradient, and top-k eigenpairs vs peers (one process).
+"""Curvature benchmark: HVP cost against a gradient, and top-k eigenpairs against peers.
 
-Same model, data (the full mnist5k training split, 4,000 samples) and point (the seeded
-initialisation) for every contender. Peers are not dependencies: install them elsewhere and
-pass ``--peers DIR`` (e.g. ``pip install --no-deps --target /tmp/peers pyhessian
-curvlinops-for-pytorch hessian-eigenthings backpack-for-pytorch einops einconv
-linear_operator opt-einsum``); a missing peer is skipped with the reason printed.
+One process, one model / data / point per case for every contender: the mnist5k training
+split (4,000 samples, or a fixed subset) in batches of 1,000, at the seeded initialisation
+after two seeded SGD epochs. Every figure is meant to be reproduced on one pinned core with
+one thread, exactly as printed above each table:
 
-Accuracy is judged the same way for everyone: each returned pair's residual
-``||H v - lambda v|| / |lambda|`` is recomputed with our exact operator (not counted in the
-timings), and the eigenvalues are compared with ours.
+    taskset -c 0 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_curvature.py \\
+        --peers /tmp/peers
+    ... --quick                      # MLP at N=1000, one run: under two minutes
 
-    .venv/bin/python benchmarks/bench_curvature.py --peers /tmp/peers [--models mlp cnn]
+Peers are not dependencies; install them outside the venv:
+``pip install --no-deps --target /tmp/peers pyhessian curvlinops-for-pytorch
+hessian-eigenthings backpack-for-pytorch einops einconv linear_operator opt-einsum``.
+A missing peer is skipped with the reason printed.
+
+Each contender is run ``--runs`` times, except peers slower than twice the fastest solve
+on their first run (once; the table says how many runs). Eigensolvers are judged alike: each
+returned pair's residual ``||H v - lambda v||`` is recomputed with our exact operator (not
+timed) and the pair counts as converged when it is at most ``tol * |lambda|``. Operators are
+built outside the timings (ours runs a determinism probe there; curvlinops too); a solve's
+time includes everything after, our cache of gradient graphs included. Peers run at their
+best settings: hessian-eigenthings with full reorthogonalisation at the smallest number of
+Lanczos steps (searched first, in fives, not timed) that converges all pairs; curvlinops'
+operator with SciPy's ``eigsh`` (ARPACK, ``tol`` = ours); PyHessian's power iteration
+(``maxIter`` 100, ``tol`` = ours; its converged count reported; on the conv net only with
+``--pyhessian-cnn``, as 100 iterations per pair take hours there).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import shlex
+import statistics
 import sys
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -27,43 +46,22 @@ from landscape.curvature import HessianOperator, block_lanczos, lanczos
 from landscape.data import EvalSet, get_dataset
 from landscape.models import create_model
 
+CASES = {"mlp4000": ("mlp", 4000), "mlp1000": ("mlp", 1000), "cnn2000": ("cnn", 2000)}
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+clock = time.perf_counter
 
+
+# ----------------------------------------------------------------------------- the problems
 def build(name: str) -> nn.Module:
-    if name == "mlp":
+    if name == "mlp":  # 784-300-100-10
         return create_model("lenet300_100", seed=0)
-    # ~13k parameters, BatchNorm after every convolution
-    torch.manual_seed(0)
+    torch.manual_seed(0)  # 14,538 parameters, BatchNorm after every convolution
     return nn.Sequential(
         nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(32, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10),
     )
-
-
-def timed(fn, reps: int = 3) -> float:
-    """Fastest of ``reps`` runs after a warm-up (the minimum is the least noisy on shared cores)."""
-    fn()
-    best = float("inf")
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def ratio(fn, base, reps: int = 5) -> float:
-    """Median over interleaved pairs of ``time(fn) / time(base)`` (robust to load changes)."""
-    fn(), base()
-    out = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        base()
-        t1 = time.perf_counter()
-        fn()
-        t2 = time.perf_counter()
-        out.append((t2 - t1) / (t1 - t0))
-    return sorted(out)[len(out) // 2]
 
 
 def train_point(model: nn.Module, data: EvalSet, epochs: int) -> None:
@@ -79,189 +77,314 @@ def train_point(model: nn.Module, data: EvalSet, epochs: int) -> None:
     model.eval()
 
 
-def rel_residuals(op: HessianOperator, values: torch.Tensor, vectors: torch.Tensor):
-    """``||H v - lambda v|| / |lambda|`` per column, with our exact operator (not timed)."""
-    counted = op.num_products
-    vectors = vectors / vectors.norm(dim=0)
-    r = (op.matmat(vectors) - vectors * values).norm(dim=0) / values.abs()
-    op.num_products = counted
-    return r
+def problem(case: str, epochs: int) -> tuple[nn.Module, EvalSet]:
+    name, n = CASES[case]
+    full = get_dataset("mnist5k")
+    data = EvalSet(full, "train", batch_size=1000, subset=n if n < 4000 else None)
+    model = build(name)
+    train_point(model, data, epochs)
+    return model, data
 
 
-def report(name, seconds, hvps, values, resid, ours, tol, t_grad) -> dict:
-    ok = int((resid <= tol).sum())
-    err = float(((values - ours).abs() / ours.abs()).max()) if ours is not None else 0.0
-    dup = int((values[:-1] - values[1:]).abs().le(1e-4 * values[0].abs()).sum())
-    print(f"  {name:<40} {seconds:7.2f} s = {seconds / t_grad:6.0f} gradients {hvps:5d} HVPs "
-          f"converged {ok}/{len(values)} max rel err {err:.1e} duplicates {dup}", flush=True)
-    return {"seconds": seconds, "hvps": hvps, "ok": ok, "err": err, "dup": dup,
-            "gradients": seconds / t_grad}
-
-
-def hvp_costs(model, data) -> None:
-    grad_op = HessianOperator(model, data, method="reverse", check_deterministic=False)
-    base = grad_op.loss_and_gradient
-    v = torch.randn(grad_op.dim, generator=torch.Generator().manual_seed(0))
-    print(f"  full-dataset gradient: {timed(base) * 1e3:.1f} ms (P = {grad_op.dim:,}); HVP cost "
-          "as the median of interleaved HVP/gradient time ratios:")
-    for method in ("reverse", "forward"):
-        op = HessianOperator(model, data, method=method, check_deterministic=False)
-        print(f"  HVP {method:<8} (fresh primal)      {ratio(lambda op=op: op @ v, base):5.2f}x")
-    op = HessianOperator(model, data, method="cached", check_deterministic=False)
-    op.release_cache()
-    first = ratio(lambda: (op.release_cache(), op @ v), base, 3)
-    print(f"  HVP cached, first (builds graphs)  {first:5.2f}x")
-    op @ v
-    print(f"  HVP cached, marginal               {ratio(lambda: op @ v, base):5.2f}x "
-          f"({op.cached_bytes / 2**20:.0f} MiB of graphs)")
-    if any(isinstance(mod, nn.modules.batchnorm._BatchNorm) for mod in model.modules()):
-        raw = HessianOperator(model, data, method="cached", fold_bn=False,
-                              check_deterministic=False)
-        raw @ v
-        print(f"  HVP cached, marginal, BatchNorm not folded {ratio(lambda: raw @ v, base):5.2f}x")
-        raw.release_cache()
-    m = torch.randn(op.dim, 10)
-    for block in ("loop", "vmap"):
-        op.block = block
-        print(f"  block of 10 ({block}), per vector     "
-              f"{ratio(lambda m=m: op @ m, base, 3) / 10:5.2f}x")
-
-
-def eigen_peers(model, data, batches, k, tol, peers_ok, max_basis) -> None:
-    check = HessianOperator(model, data, check_deterministic=False)
-
-    def t_grad() -> float:  # a gradient's time right after each contender, as its unit
-        return timed(check.loss_and_gradient)
-
-    op = HessianOperator(model, data)
-    start = time.perf_counter()
-    res = lanczos(op, k, tol=tol, max_basis=max_basis)
-    t_ours = time.perf_counter() - start
-    ours = res.eigenvalues
-    label = f"ours (thick-restart Lanczos, m={max_basis or 'default'})"
-    rows = {"ours": report(label, t_ours, res.num_products, ours,
-                           rel_residuals(check, ours, res.eigenvectors), None, tol, t_grad())}
-    print(f"  top eigenvalues: {[round(float(x), 4) for x in ours]}")
-    for b in (2, 5):
-        bop = HessianOperator(model, data, block="vmap")
-        start = time.perf_counter()
-        bres = block_lanczos(bop, k, block_size=b, tol=tol)
-        sec = time.perf_counter() - start
-        rows[f"block{b}"] = report(f"ours, block Lanczos b={b} (vmap)", sec, bres.num_products,
-                                   bres.eigenvalues,
-                                   rel_residuals(check, bres.eigenvalues, bres.eigenvectors),
-                                   ours, tol, t_grad())
+def plain_gradient(model: nn.Module, data: EvalSet) -> Callable[[], None]:
+    """The gradient a user computes: the model as given, autograd over the batches."""
     params = [p for p in model.parameters() if p.requires_grad]
-    if "hessian_eigenthings" in peers_ok:
-        import hessian_eigenthings as he
 
-        hop = he.HessianOperator(model, batches, he.supervised_loss(F.cross_entropy))
-        for steps, reorth in ((20, None), (60, None), *((s, True) for s in (40, 60, 80, 100))):
-            count = [0]
-            inner = hop.matvec
+    def run() -> None:
+        for x, y in data:
+            torch.autograd.grad(F.cross_entropy(model(x), y) * (len(y) / data.num_samples),
+                                params)
 
-            hop.matvec = lambda v, inner=inner, count=count: (count.__setitem__(0, count[0] + 1),
-                                                              inner(v))[1]
-            model.eval()
-            start = time.perf_counter()
-            r = he.lanczos(hop, k=k, max_iter=steps, which="LA", reorthogonalize=reorth, seed=0)
-            sec = time.perf_counter() - start
-            hop.matvec = inner
-            vals = r.eigenvalues.to(ours.dtype)
-            vecs = r.eigenvectors.T.to(ours.dtype)
-            rows[f"he{steps}{reorth}"] = report(
-                f"hessian-eigenthings {steps} steps, reorth={reorth}", sec, count[0], vals,
-                rel_residuals(check, vals, vecs), ours, tol, t_grad())
-            if reorth and rows[f"he{steps}{reorth}"]["ok"] == k:
-                break
-    if "curvlinops" in peers_ok:
-        import curvlinops
-        from scipy.sparse.linalg import eigsh
-
-        model.eval()
-        start = time.perf_counter()
-        cop = curvlinops.HessianLinearOperator(model, nn.CrossEntropyLoss(), params, batches)
-        sop = cop.to_scipy()
-        count = [0]
-        inner_mv, inner_mm = sop._matvec, sop._matmat
-
-        def mv(v):
-            count[0] += 1
-            return inner_mv(v)
-
-        def mm(v):
-            count[0] += v.shape[1]
-            return inner_mm(v)
-
-        sop._matvec, sop._matmat = mv, mm
-        vals, vecs = eigsh(sop, k=k, which="LA", tol=tol)
-        sec = time.perf_counter() - start
-        order = vals.argsort()[::-1].copy()
-        vals = torch.from_numpy(vals[order]).to(ours.dtype)
-        vecs = torch.from_numpy(vecs[:, order]).to(ours.dtype)
-        rows["cl"] = report("curvlinops + scipy eigsh", sec, count[0], vals,
-                            rel_residuals(check, vals, vecs), ours, tol, t_grad())
-    if "pyhessian" in peers_ok:
-        from pyhessian import hessian as pyh
-
-        count = [0]
-        n_batches = len(batches)
-        handle = model.register_forward_hook(lambda *a: count.__setitem__(0, count[0] + 1))
-        model.eval()
-        start = time.perf_counter()
-        h = pyh(model, nn.CrossEntropyLoss(), dataloader=batches, cuda=False)
-        vals, vecs = h.eigenvalues(maxIter=100, tol=tol, top_n=k)
-        sec = time.perf_counter() - start
-        handle.remove()
-        vals = torch.tensor(vals, dtype=ours.dtype)
-        vecs = torch.stack([torch.cat([t.reshape(-1) for t in v]) for v in vecs], 1)
-        order = vals.argsort(descending=True)
-        rows["pyh"] = report("PyHessian (power iteration)", sec, count[0] // n_batches,
-                             vals[order], rel_residuals(check, vals[order], vecs[:, order]),
-                             ours, tol, t_grad())
-    accurate = [r for key, r in rows.items()
-                if not key.startswith(("ours", "block")) and r["ok"] == k]
-    if accurate:
-        best = min(r["gradients"] for r in accurate)
-        print(f"  speed-up (in gradient-times) vs the fastest peer reaching every residual <= "
-              f"{tol:g}: {best / rows['ours']['gradients']:.1f}x")
-    else:
-        print("  no peer reached every residual <= tol")
+    return run
 
 
+# ----------------------------------------------------------------------------- timing
+def spread(values: list[float], fmt: str = "{:.2f}") -> str:
+    """``median (min-max)`` of a list (just the value when there is one)."""
+    med = statistics.median(values)
+    if len(values) == 1:
+        return fmt.format(med)
+    return f"{fmt.format(med)} ({fmt.format(min(values))}-{fmt.format(max(values))})"
+
+
+def ratios(fn: Callable[[], object], base: Callable[[], object], runs: int) -> list[float]:
+    """``time(fn) / time(base)``, one per run, the two timed back to back after a warm-up."""
+    fn(), base()
+    out = []
+    for _ in range(runs):
+        t0 = clock()
+        base()
+        t1 = clock()
+        fn()
+        t2 = clock()
+        out.append((t2 - t1) / (t1 - t0))
+    return out
+
+
+def command(args: list[str]) -> str:
+    return ("taskset -c 0 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_curvature.py "
+            + " ".join(shlex.quote(a) for a in args))
+
+
+# ----------------------------------------------------------------------------- HVP costs
+def hvp_table(model: nn.Module, data: EvalSet, runs: int) -> list[tuple[str, list[float]]]:
+    base = plain_gradient(model, data)
+    v = torch.randn(sum(p.numel() for p in model.parameters()), 1,
+                    generator=torch.Generator().manual_seed(0))
+    block = torch.randn(v.shape[0], 10, generator=torch.Generator().manual_seed(1))
+    rows: list[tuple[str, list[float]]] = []
+    ours = HessianOperator(model, data, method="reverse", check_deterministic=False)
+    rows.append(("our gradient (the rewritten network)", ratios(ours.loss_and_gradient, base,
+                                                                runs)))
+    for rewrite in (True, False):
+        note = "" if rewrite else ", model as given"
+        fresh = HessianOperator(model, data, method="reverse", rewrite=rewrite,
+                                check_deterministic=False)
+        rows.append((f"HVP fresh (double backward{note})", ratios(lambda o=fresh: o @ v, base,
+                                                                  runs)))
+        cached = HessianOperator(model, data, rewrite=rewrite, check_deterministic=False)
+        rows.append((f"HVP cached, first product (builds graphs{note})",
+                     ratios(lambda o=cached: (o.release_cache(), o @ v), base, runs)))
+        cached @ v
+        rows.append((f"HVP cached, marginal{note}", ratios(lambda o=cached: o @ v, base, runs)))
+        if not rewrite:
+            break
+        fwd = HessianOperator(model, data, method="forward", check_deterministic=False)
+        rows.append(("HVP forward-over-reverse (torch.func, fresh)",
+                     ratios(lambda o=fwd: o @ v, base, runs)))
+        for mode in ("loop", "vmap"):
+            cached.block = mode
+            per = [r / 10 for r in ratios(lambda o=cached: o @ block, base, runs)]
+            rows.append((f"block of 10, cached, {mode}, per vector", per))
+        cached.block = "loop"
+    return rows
+
+
+# ----------------------------------------------------------------------------- eigensolvers
+class Timed:
+    """Wrap a product function: count vectors and accumulate seconds."""
+
+    def __init__(self, fn: Callable, width: Callable[[object], int] = lambda v: 1) -> None:
+        self.fn, self.width, self.count, self.seconds = fn, width, 0, 0.0
+
+    def __call__(self, *a, **kw):
+        t0 = clock()
+        out = self.fn(*a, **kw)
+        self.seconds += clock() - t0
+        self.count += self.width(a[0]) if a else 1
+        return out
+
+
+def check(op: HessianOperator, values: torch.Tensor, vectors: torch.Tensor, tol: float) -> int:
+    """Pairs with ``||H v - lambda v|| <= tol |lambda|`` by our operator (rows ``[k, P]``)."""
+    counted = op.num_products
+    vectors = (vectors / vectors.norm(dim=1, keepdim=True)).to(op.dtype)
+    values = values.to(op.dtype)
+    resid = (op.matmat_rows(vectors) - values[:, None] * vectors).norm(dim=1)
+    op.num_products = counted
+    return int((resid <= tol * values.abs()).sum())
+
+
+def run_ours(model, data, k, tol, block_size=1):
+    op = HessianOperator(model, data, block="vmap" if block_size > 1 else "auto")
+    t0 = clock()
+    res = (lanczos(op, k, tol=tol) if block_size == 1
+           else block_lanczos(op, k, block_size=block_size, tol=tol))
+    sec = clock() - t0
+    return sec, res.num_products, res.product_seconds, res.eigenvalues, res.eigenvectors.T
+
+
+def run_eigenthings(model, batches, k, tol, steps):
+    import hessian_eigenthings as he
+
+    hop = he.HessianOperator(model, batches, he.supervised_loss(F.cross_entropy))
+    timed = Timed(hop.matvec)
+    hop.matvec = timed
+    model.eval()
+    t0 = clock()
+    r = he.lanczos(hop, k=k, max_iter=steps, which="LA", reorthogonalize=True, seed=0, tol=tol)
+    sec = clock() - t0
+    return sec, timed.count, timed.seconds, r.eigenvalues, r.eigenvectors
+
+
+def run_curvlinops(model, batches, k, tol):
+    import curvlinops
+    from scipy.sparse.linalg import eigsh
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    model.eval()
+    sop = curvlinops.HessianLinearOperator(model, nn.CrossEntropyLoss(), params,
+                                           batches).to_scipy()
+    mv, mm = Timed(sop._matvec), Timed(sop._matmat, lambda m: m.shape[1])
+    sop._matvec, sop._matmat = mv, mm
+    t0 = clock()
+    vals, vecs = eigsh(sop, k=k, which="LA", tol=tol)
+    sec = clock() - t0
+    order = vals.argsort()[::-1].copy()
+    return (sec, mv.count + mm.count, mv.seconds + mm.seconds,
+            torch.from_numpy(vals[order]), torch.from_numpy(vecs[:, order].T.copy()))
+
+
+def run_pyhessian(model, batches, k, tol):
+    from pyhessian import hessian as pyh
+
+    model.eval()
+    h = pyh(model, nn.CrossEntropyLoss(), dataloader=batches, cuda=False)
+    timed = Timed(h.dataloader_hv_product)
+    h.dataloader_hv_product = timed
+    t0 = clock()
+    vals, vecs = h.eigenvalues(maxIter=100, tol=tol, top_n=k)
+    sec = clock() - t0
+    vecs = torch.stack([torch.cat([t.reshape(-1) for t in v]) for v in vecs])
+    vals = torch.tensor(vals)
+    order = vals.argsort(descending=True)
+    return sec, timed.count, timed.seconds, vals[order], vecs[order]
+
+
+def eigenthings_steps(model, batches, k, tol, checker, first, limit=150) -> int | None:
+    """The fewest Lanczos steps (in fives) at which every pair converges (not timed).
+
+    The search starts ten below ``first`` (the steps our Lanczos took, without its
+    verification): a Krylov space that small cannot converge every pair, and each try
+    costs a full solve.
+    """
+    for steps in range(max(k, 5 * ((first - 10) // 5)), limit + 1, 5):
+        _, _, _, vals, vecs = run_eigenthings(model, batches, k, tol, steps)
+        if check(checker, vals, vecs, tol) == k:
+            return steps
+    return None
+
+
+def eigen_table(model, data, k, tol, peers, runs, with_pyhessian, block):
+    batches = list(data)
+    checker = HessianOperator(model, data, check_deterministic=False)
+    contenders: dict[str, Callable] = {
+        "ours: thick-restart Lanczos": lambda: run_ours(model, data, k, tol)}
+    first = contenders["ours: thick-restart Lanczos"]()[1] - k
+    if block > 1:
+        contenders[f"ours: block Lanczos, b={block}, vmap"] = lambda: run_ours(
+            model, data, k, tol, block)
+    notes = []
+    if "hessian_eigenthings" in peers:
+        steps = eigenthings_steps(model, batches, k, tol, checker, first)
+        if steps is None:
+            notes.append("hessian-eigenthings did not converge all pairs within 150 steps")
+        else:
+            contenders[f"hessian-eigenthings, reorth., {steps} steps"] = (
+                lambda s=steps: run_eigenthings(model, batches, k, tol, s))
+    if "curvlinops" in peers:
+        contenders["curvlinops + scipy eigsh (ARPACK)"] = lambda: run_curvlinops(
+            model, batches, k, tol)
+    if "pyhessian" in peers and with_pyhessian:
+        contenders["PyHessian (power iteration, maxIter 100)"] = lambda: run_pyhessian(
+            model, batches, k, tol)
+    rows = {}
+    got_all = {name: [fn()] for name, fn in contenders.items()}
+    fastest = min(g[0][0] for g in got_all.values())
+    for name, fn in contenders.items():  # repeat all but peers far slower than the fastest
+        if name.startswith("ours") or got_all[name][0][0] <= 2 * fastest:
+            got_all[name] += [fn() for _ in range(runs - 1)]
+    for name, got in got_all.items():
+        rows[name] = {
+            "seconds": [g[0] for g in got], "hvps": [g[1] for g in got],
+            "products": [g[2] for g in got], "rest": [g[0] - g[2] for g in got],
+            "converged": [check(checker, g[3], g[4], tol) for g in got],
+            "top": [round(float(x), 4) for x in got[0][3][:3]],
+        }
+    return rows, notes
+
+
+def print_eigen(rows: dict, k: int) -> None:
+    peers = [r for n, r in rows.items() if not n.startswith("ours")
+             and min(r["converged"]) == k]
+    fastest = min((statistics.median(r["seconds"]) for r in peers), default=None)
+    print("| contender | runs | seconds | HVPs | converged | in products | rest | rest share | "
+          "fastest peer / this |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, r in rows.items():
+        sec = statistics.median(r["seconds"])
+        share = statistics.median([a / b for a, b in zip(r["rest"], r["seconds"])])
+        speed = f"{fastest / sec:.2f}x" if fastest else "-"
+        print(f"| {name} | {len(r['seconds'])} | {spread(r['seconds'])} | "
+              f"{spread(r['hvps'], '{:.0f}')} | "
+              f"{min(r['converged'])}/{k} | {spread(r['products'])} | {spread(r['rest'])} | "
+              f"{share:.0%} | {speed} |")
+
+
+# ----------------------------------------------------------------------------- main
 def main() -> None:
+    global clock
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["mlp", "cnn"], choices=["mlp", "cnn"])
+    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
     parser.add_argument("--peers", help="folder with the peer packages (added to sys.path)")
-    parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--skip", nargs="*", default=[], help="peer modules to leave out")
+    parser.add_argument("--runs", type=int, default=3, help="repetitions (spread reported)")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--tol", type=float, default=1e-3)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (pin the core "
+                        "with taskset)")
+    parser.add_argument("--clock", choices=list(CLOCKS), default="wall",
+                        help="wall (the figures) or cpu (process time, for a shared machine)")
     parser.add_argument("--train-epochs", type=int, default=2, help="SGD epochs to the point")
-    parser.add_argument("--max-basis", type=int, default=None, help="our Lanczos basis size")
+    parser.add_argument("--block", type=int, default=4, help="block Lanczos row (0: none)")
+    parser.add_argument("--pyhessian-cnn", action="store_true",
+                        help="run PyHessian on the conv net too (hours at 100 iterations)")
+    parser.add_argument("--quick", action="store_true",
+                        help="MLP at N=1000, one run, no PyHessian: under two minutes")
+    parser.add_argument("--json", metavar="FILE", help="also write the raw figures as JSON")
     args = parser.parse_args()
+    if args.quick:
+        args.cases, args.runs, args.block = ["mlp1000"], 1, 0
+        args.skip = [*args.skip, "pyhessian"]
+    clock = CLOCKS[args.clock]
     torch.set_num_threads(args.threads)
     if args.peers:
         sys.path.insert(0, args.peers)
-    peers_ok = set()
+    peers = set()
     for mod in ("hessian_eigenthings", "curvlinops", "pyhessian"):
-        if args.no_peers or mod in args.skip:
+        if mod in args.skip:
             continue
         try:
             __import__(mod)
-            peers_ok.add(mod)
+            peers.add(mod)
         except ImportError as exc:
             print(f"skipping peer {mod}: {exc} (install it and pass --peers DIR)")
-    data = EvalSet(get_dataset("mnist5k"), "train", batch_size=1000)
-    batches = list(data)
-    for name in args.models:
-        model = build(name)
-        train_point(model, data, args.train_epochs)
-        print(f"== {name}: {sum(p.numel() for p in model.parameters()):,} parameters, "
-              f"{data.num_samples} samples, torch threads {torch.get_num_threads()}", flush=True)
-        hvp_costs(model, data)
-        eigen_peers(model, data, batches, args.k, args.tol, peers_ok, args.max_basis)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
+    print(f"# {command(sys.argv[1:])}")
+    print(f"# torch {torch.__version__}, {torch.get_num_threads()} thread(s), {cores} core(s) "
+          f"allowed, clock {args.clock}; peers: {', '.join(sorted(peers)) or 'none'}")
+    if cores != 1 or torch.get_num_threads() != 1:
+        print("# WARNING: not one pinned core with one thread: figures are not comparable")
+    results: dict[str, dict] = {}
+    for case in args.cases:
+        model, data = problem(case, args.train_epochs)
+        params = sum(p.numel() for p in model.parameters())
+        print(f"\n## {case}: {params:,} parameters, N = {data.num_samples}, batches of 1,000\n")
+        print(f"`{command(sys.argv[1:])}`\n")
+        hvp = hvp_table(model, data, max(args.runs, 3))
+        base = plain_gradient(model, data)
+        base()
+        t0 = clock()
+        base()
+        grad_sec = clock() - t0
+        print(f"HVP / full-dataset gradient (the plain gradient: {grad_sec * 1e3:.0f} ms; "
+              f"median (min-max) of {max(args.runs, 3)} back-to-back pairs)\n")
+        print("| product | / plain gradient |\n|---|---|")
+        for name, vals in hvp:
+            print(f"| {name} | {spread(vals)}x |")
+        rows, notes = eigen_table(model, data, args.k, args.tol, peers, args.runs,
+                                  case.startswith("mlp") or args.pyhessian_cnn, args.block)
+        print(f"\nTop-{args.k}, every residual <= {args.tol:g} |lambda| "
+              "(median (min-max) over the runs)\n")
+        print_eigen(rows, args.k)
+        for note in notes:
+            print(f"\n{note}")
+        print(f"\ntop eigenvalues (ours): {rows['ours: thick-restart Lanczos']['top']}",
+              flush=True)
+        results[case] = {"hvp": dict(hvp), "eigen": rows, "gradient_seconds": grad_sec}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"command": command(sys.argv[1:]), "results": results}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -84,14 +84,15 @@ class KrylovSchur:
         self.restarts = 0
         self.keep_first = keep_first
         self.first_products: Tensor | None = None
-        self.known = known  # H start^T, already paid for (a unit start vector only)
+        self.known = known  # H q^T of the first start rows, already paid for
 
     @staticmethod
-    def _orthonormal(rows: Tensor) -> tuple[Tensor, Tensor]:
+    def _orthonormal(rows: Tensor, *, inplace: bool = False) -> tuple[Tensor, Tensor]:
         """``rows = B^T Q`` with orthonormal rows ``Q``; returns ``(Q, B)`` (``B`` on host)."""
         if rows.shape[0] == 1:
             norm = rows.norm()
-            return rows / norm.clamp_min(torch.finfo(rows.dtype).tiny), _small(norm)[None, None]
+            scale = norm.clamp_min(torch.finfo(rows.dtype).tiny)
+            return rows.div_(scale) if inplace else rows / scale, _small(norm)[None, None]
         q, b = torch.linalg.qr(rows.T)
         return q.T.contiguous(), _small(b)
 
@@ -201,7 +202,7 @@ class KrylovSchur:
             xd = rest @ w.T
             w.addmm_(xd.T, rest, alpha=-1)
             x = _small(xd)
-        wq, bw = self._orthonormal(w)
+        wq, bw = self._orthonormal(w, inplace=True)
         k_rest[:, j:] += x
         k_new = torch.zeros(n, j + n, dtype=_HOST)
         k_new[:, j:] = bw
