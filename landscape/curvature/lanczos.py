@@ -31,7 +31,10 @@ residuals of float32 network Hessians bottom out at 3-25 ``eps * ||H||``), below
 residual can be measured, so a tolerance finer than the dtype allows still terminates. The
 default ``tol = sqrt(eps)`` (3.5e-4 in float32, 1.5e-8 in float64) asks for half the digits
 of the dtype, reachable for every pair whose eigenvalue is not far below ``||H||``. The final
-residuals are then verified by one block product of the ``k`` Ritz vectors (one data pass).
+residuals are then verified by one block product of the ``k`` Ritz vectors (one data pass),
+or, with ``verify="sketch"``, the estimates are confirmed by one product of a random
+combination of the Ritz vectors, whose deviation from what the decomposition predicts bounds
+the error of every estimate with high probability.
 
 A ``[P, s]`` ``start`` is a warm start (e.g. the eigenvectors of the previous epoch). One
 product, of the normalised sum ``u`` of its vectors, tells how far ``span(start)`` is from
@@ -160,6 +163,28 @@ def _warm_start(op: CurvatureOperator, rows: Tensor, b: int,
     return q.contiguous(), hu, seconds
 
 
+def _sketch(op: CurvatureOperator, state: KrylovSchur, sk: Tensor, vectors: Tensor,
+            values: Tensor, est: Tensor, threshold: Tensor, seed: int) -> Tensor | None:
+    """Confirm the residual estimates with one product of a random mix of the Ritz vectors.
+
+    The decomposition predicts ``H Y^T g = Y^T (theta * g) + R^T K S g`` for any ``g``; one
+    product of ``y = g^T Y`` (Gaussian ``g``) measures how far the products depart from it,
+    ``err = ||H y - prediction|| / ||g||``. When every ``est_i + err`` is within its
+    threshold, those sums are returned as the residuals (a product-rounding or a broken
+    relation, e.g. an operator that changed between products, would show in ``err`` with high
+    probability); otherwise ``None`` (verify by the block product instead).
+    """
+    g = torch.randn(sk.shape[1], generator=torch.Generator().manual_seed(seed + 1),
+                    dtype=torch.float64)
+    dev = {"device": op.device, "dtype": op.dtype}
+    y = g.to(**dev)[None] @ vectors
+    predicted = (g.to(**dev) * values)[None] @ vectors
+    predicted += (state.k @ (sk @ g)).to(**dev)[None] @ state.r
+    err = float((op.matmat_rows(y) - predicted).norm()) / float(g.norm())
+    sums = est + err
+    return sums if bool((sums <= threshold).all()) else None
+
+
 def _start_rows(start: Tensor | None, op: CurvatureOperator, b: int,
                 gen: torch.Generator) -> Tensor:
     """Return the first block as rows ``[s, P]``, topped up with Gaussian rows to ``b``."""
@@ -199,7 +224,7 @@ def lanczos(
     max_products: int | None = None,
     start: Tensor | None = None,
     seed: int = 0,
-    verify: bool = True,
+    verify: bool | str = True,
     progress: bool = False,
 ) -> EigenResult:
     """Top-``k`` eigenpairs of a symmetric operator by thick-restart (block) Lanczos.
@@ -220,8 +245,11 @@ def lanczos(
             :attr:`EigenResult.eigenvectors`; ``[s, P]`` rows are accepted too), topped up
             with random vectors to ``block_size``; default: seeded Gaussian.
         seed: seed of the random start and of breakdown replacements.
-        verify: recompute the final residuals with one block product of the ``k`` Ritz
-            vectors (one data pass).
+        verify: ``True``: recompute the final residuals with one block product of the ``k``
+            Ritz vectors (one data pass); ``"sketch"``: confirm the residual estimates with
+            one product of a random combination of them (falling back to the block product
+            when they are not confirmed) and report ``estimate + discrepancy``; ``False``:
+            report the estimates.
         progress: show a tqdm bar (stderr) of products, converged pairs and the largest
             relative residual.
 
@@ -250,6 +278,8 @@ def lanczos(
             f"k (the number of eigenpairs) must be between 1 and {within} for an operator of "
             f"size P = {n}, got {k}"
         )
+    if verify not in (True, False, "sketch"):
+        raise ValueError(f"verify must be True, False or 'sketch', got {verify!r}")
     if tol is None:
         tol = default_tol(op.dtype)
     if not tol > 0:
@@ -268,7 +298,8 @@ def lanczos(
     max_products = max_products if max_products is not None else 50 * m
     eps = float(torch.finfo(op.dtype).eps)
     rows, known, seconds = _warm_start(op, rows, b, tol)
-    state = KrylovSchur(op, m, rows, gen, keep_first=verify and rows.shape[0] >= k, known=known)
+    state = KrylovSchur(op, m, rows, gen, keep_first=bool(verify) and rows.shape[0] >= k,
+                        known=known)
     if known is not None:
         state.products, state.product_seconds = 1, seconds
     bar = tqdm(total=max_products, desc="lanczos", unit="hvp", leave=False) if progress else None
@@ -307,8 +338,15 @@ def lanczos(
     vectors = state.vectors(sk)
     products, product_seconds = state.products, state.product_seconds
     residuals = est[:k]
+    dev_values = values.to(device=op.device, dtype=op.dtype)
+    if verify == "sketch" and state.first_products is None:
+        clock = time.perf_counter()
+        confirmed = _sketch(op, state, sk, vectors, dev_values, est[:k], threshold, seed)
+        product_seconds += time.perf_counter() - clock
+        products += 1
+        if confirmed is not None:
+            residuals, verify = confirmed, False
     if verify:
-        dev_values = values.to(device=op.device, dtype=op.dtype)
         if state.first_products is not None:  # Ritz vectors of the start block: explicit
             hv = sk.T.to(device=op.device, dtype=op.dtype) @ state.first_products
         else:

@@ -223,3 +223,38 @@ def test_progress_bar_shows_converged_pairs_and_residual(capsys):
     assert "converged=3/3" in err and "residual=" in err and "hvp" in err
     lanczos(a, 3, tol=1e-8)
     assert capsys.readouterr().err == ""
+
+
+def test_sketch_confirmation_costs_one_product_and_bounds_the_residuals():
+    a, _ = _spectrum_matrix()
+    block = lanczos(a, 4, tol=1e-8)
+    sketch = lanczos(a, 4, tol=1e-8, verify="sketch")
+    assert sketch.num_products == block.num_products - 4 + 1
+    assert sketch.all_converged
+    y = sketch.eigenvectors
+    true = (a @ y - y * sketch.eigenvalues).norm(dim=0)
+    # reported = estimate + measured discrepancy, an upper bound of the true residual (up to
+    # the rounding of the explicit product itself)
+    assert (true <= sketch.residuals + 1e-13).all()
+    torch.testing.assert_close(sketch.eigenvalues, block.eigenvalues, rtol=1e-12, atol=0)
+    with pytest.raises(ValueError, match="verify must be True, False or 'sketch'"):
+        lanczos(a, 2, verify="yes")
+
+
+def test_sketch_falls_back_to_the_block_product_when_the_products_drift():
+    a, _ = _spectrum_matrix()
+
+    class Drifting(CurvatureOperator):  # each product a little different: not one matrix
+        def __init__(self):
+            super().__init__([a.shape[:1]], device=a.device, dtype=a.dtype)
+            self.gen = torch.Generator().manual_seed(0)
+
+        def _matmat(self, m):
+            noise = torch.randn(m.shape, generator=self.gen, dtype=m.dtype)
+            return a @ m + 1e-4 * noise * m.norm(dim=0)
+
+    op = Drifting()
+    res = lanczos(op, 3, tol=1e-9, verify="sketch", max_products=60)
+    assert op.num_products == res.num_products
+    assert res.num_products > 60  # the sketch product, then the block of 3
+    assert not res.all_converged  # the drift shows in the explicit residuals
