@@ -1,4 +1,8 @@
-"""Optimizers and learning-rate schedules: gRDA, the SGD/Adam family, L2 vs weight decay."""
+"""Optimizers, learning-rate schedules and the epoch runner (training and curve fitting).
+
+gRDA, the SGD/Adam family with L2 or decoupled weight decay, and the one epoch loop that the
+trainer and curve fitting share (:class:`EpochRunner`).
+"""
 
 from landscape.optim.grda import GRDA, grda_threshold, soft_threshold, threshold_increment
 from landscape.optim.registry import (
@@ -7,6 +11,7 @@ from landscape.optim.registry import (
     list_optimizers,
     optimizer_entry,
 )
+from landscape.optim.runner import EpochRunner, EpochStats, LossNotFinite, Step
 from landscape.optim.schedules import (
     ConstantSchedule,
     CosineSchedule,
@@ -24,9 +29,13 @@ __all__ = [
     "ConstantSchedule",
     "CosineSchedule",
     "DropSchedule",
+    "EpochRunner",
+    "EpochStats",
     "GaripovSchedule",
+    "LossNotFinite",
     "OptimizerEntry",
     "Schedule",
+    "Step",
     "StepSchedule",
     "create_optimizer",
     "create_schedule",

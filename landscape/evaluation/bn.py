@@ -1,9 +1,10 @@
-"""Exact BatchNorm recalibration for an arbitrary weight vector (DESIGN 4.4).
+"""Exact BatchNorm recalibration for an arbitrary weight vector.
 
 Running statistics stored in a checkpoint belong to the weights they were collected with; a
-point on a curve or in a plane needs its own. Following Garipov et al. (2018, Sec. 3.4) and
-seed 004 (Appendix C.3), the statistics are recomputed with one pass over the training data
-with BatchNorm in training mode (everything else in eval mode, no gradients).
+point on a curve, in a plane or on a surface needs its own. Following Garipov et al. (2018,
+Sec. 3.4) and Chao et al. (2020, Appendix C.3), the statistics are recomputed with one pass
+over the training data with BatchNorm in training mode (everything else in eval mode, no
+gradients).
 
 PyTorch's cumulative average (``momentum=None``) averages per-batch *unbiased* variances with
 equal weights per batch, which is not the dataset variance when batches differ in size or
@@ -86,14 +87,14 @@ def recalibrate_bn(
     Args:
         model: the network (its own parameters and buffers are left untouched).
         params: the weight vector to calibrate for, ``name -> tensor``.
-        batches: the training data, e.g. an :class:`landscape.data.EvalSet` (unaugmented);
-            iterated once, and only when the model has BatchNorm.
+        batches: the training data (unaugmented), e.g. an :class:`landscape.data.EvalSet` or
+            a ``DataLoader``; iterated once, and only when the model has BatchNorm.
         buffers: other buffers to pass to the model (default: the model's own).
 
     Returns:
         ``name -> tensor`` for the ``running_mean``, ``running_var`` and
         ``num_batches_tracked`` of every BatchNorm layer (empty without BatchNorm), to pass
-        as buffers to :func:`landscape.curves.curve_forward`.
+        as buffers to :func:`landscape.evaluation.forward_at`.
 
     Raises:
         ValueError: the data hold fewer than two values per channel (no unbiased variance).
@@ -128,7 +129,7 @@ def recalibrate_bn(
         if mom.mean is None or mom.m2 is None or mom.n < 2:
             raise ValueError(
                 f"BatchNorm layer {name!r} saw {mom.n} value(s) per channel; recalibration "
-                "needs at least 2: pass the training data (a non-empty EvalSet)"
+                "needs at least 2: pass the training data (non-empty batches)"
             )
         prefix = f"{name}." if name else ""
         ref = m.running_mean

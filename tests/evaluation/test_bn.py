@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from landscape.curves import batchnorm_layers, recalibrate_bn
+from landscape.evaluation import batchnorm_layers, recalibrate_bn
 from landscape.testing.curves import naive_bn_statistics
 
 
