@@ -17,10 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from landscape._cliutil import add_device_flag, add_json_flag, emit_json, parse_kv
-from landscape.distributed import context
 from landscape.optim import list_optimizers, list_schedules, optimizer_entry
-from landscape.train.config import DTYPES, TrainConfig, run_name
-from landscape.train.trainer import TrainingDiverged, train
 
 __all__ = ["build_configs", "register", "resume_command"]
 
@@ -41,8 +38,10 @@ def _optimizer_args(name: str, args: argparse.Namespace, c: float | None,
     return {**out, **extra}
 
 
-def build_configs(args: argparse.Namespace) -> list[tuple[str, TrainConfig]]:
-    """Expand the parsed flags into ``(run name, config)`` pairs, one per run."""
+def build_configs(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """Expand the parsed flags into ``(run name, TrainConfig)`` pairs, one per run."""
+    from landscape.train import TrainConfig, run_name
+
     names = args.optimizer
     for flag, keys in (("--momentum", ("momentum",)), ("--nesterov", ("nesterov",)),
                        ("--dampening", ("dampening",)), ("--betas", ("betas",)),
@@ -68,7 +67,7 @@ def build_configs(args: argparse.Namespace) -> list[tuple[str, TrainConfig]]:
         group_xi=args.group_xi, prune=args.prune, prune_args=prune_args,
     )
     extra = ("lr",) if len(args.lr) > 1 else ()
-    runs: list[tuple[str, TrainConfig]] = []
+    runs: list[tuple[str, Any]] = []
     for name in names:
         grid = (itertools.product(args.c or [None], args.mu or [None]) if name == "grda"
                 else [(None, None)])
@@ -96,6 +95,9 @@ def resume_command(args: argparse.Namespace) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from landscape.distributed import context
+    from landscape.train import TrainingDiverged, train
+
     runs = build_configs(args)
     out = Path(args.out)
     main = context().is_main  # torchrun: join the group first; rank 0 reports
@@ -169,12 +171,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--batch-size", type=int, default=128)
     run.add_argument("--eval-batch-size", type=int, default=1000)
     run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--dtype", default="float32", choices=list(DTYPES))
+    run.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     run.add_argument("--group-xi", type=float, default=1e-6,
                      help="a unit is zero when its incoming weight norm is below this")
     run.add_argument("--resume", action="store_true",
                      help="continue existing runs from their last complete checkpoint")
-    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--no-progress", action="store_true",
+                     help="no progress bars (they show on a terminal only, on stderr)")
     add_device_flag(run, default="auto")
     prune = p.add_argument_group("sparsifiers (landscape.train.list_sparsifiers())")
     prune.add_argument("--prune", help="sparsifier name, e.g. magnitude, random, sparse-momentum")

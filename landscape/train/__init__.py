@@ -1,4 +1,7 @@
-"""The trainer: config -> run directory of per-epoch checkpoints; resume; NaN guard."""
+"""The trainer: config -> run directory of per-epoch checkpoints; resume; NaN guard.
+
+It runs on the epoch runner shared with curve fitting (:class:`landscape.optim.EpochRunner`).
+"""
 
 from landscape.train.config import TrainConfig, run_name
 from landscape.train.sparsifier import (
@@ -8,7 +11,7 @@ from landscape.train.sparsifier import (
     list_sparsifiers,
     register_sparsifier,
 )
-from landscape.train.trainer import TrainingDiverged, evaluate, train
+from landscape.train.trainer import TrainingDiverged, evaluate, restore_metrics, train
 
 __all__ = [
     "Sparsifier",
@@ -19,6 +22,7 @@ __all__ = [
     "evaluate",
     "list_sparsifiers",
     "register_sparsifier",
+    "restore_metrics",
     "run_name",
     "train",
 ]

@@ -1,4 +1,9 @@
-"""Training configuration: everything that determines a run (DESIGN 3.1), and run names."""
+"""Training configuration: everything that determines a run, and run names.
+
+A run is determined by its config: one seed derives independent streams for initialisation,
+minibatch order and augmentation/dropout, so runs that differ only in the optimizer start
+from the same weights and see the same minibatches (Chao et al. 2020, Sec. 4.3 relies on it).
+"""
 
 from __future__ import annotations
 
@@ -37,7 +42,8 @@ class TrainConfig:
         schedule: learning-rate schedule name (``landscape.optim.list_schedules()``), evaluated
             at the start of each epoch.
         schedule_args: its options (``step_size``, ``gamma``, ``at``, ``ratio`` ...).
-        l2: L2 coefficient added to the gradient (DESIGN 4.3).
+        l2: L2 coefficient added to the gradient, ``g + l2 * w`` (with Adam divided by
+            ``sqrt(v)``: Yaguchi et al. 2018; Mehta et al. 2019).
         weight_decay: decoupled weight decay, ``theta *= 1 - lr * weight_decay``.
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
         augment: ``None``, ``"crop_flip"``, ``"crop"`` or ``"flip"``.
@@ -103,7 +109,8 @@ class TrainConfig:
         if self.l2 and self.weight_decay:
             raise ValueError(
                 f"got both l2={self.l2} and weight_decay={self.weight_decay}; they are different "
-                "regularisers (DESIGN 4.3): pass only one (--l2 or --weight-decay)"
+                "regularisers (L2 is added to the gradient, weight decay shrinks the weights): "
+                "pass only one (--l2 or --weight-decay)"
             )
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")

@@ -1,4 +1,4 @@
-"""Extension point for sparsifiers that run inside the trainer (pruning baselines, DESIGN 4.8).
+"""Extension point for sparsifiers that run inside the trainer (pruning baselines).
 
 A sparsifier is any object with the :class:`Sparsifier` methods. The trainer calls
 

@@ -1,6 +1,6 @@
 """The trainer: a :class:`TrainConfig` in, a run directory of per-epoch checkpoints out.
 
-Contracts (DESIGN 3.1, 3.2):
+Contracts:
 
 * ``RUN/epoch_0000.pt`` is the initialisation, drawn from ``(seed, "init")``; the minibatch order
   and augmentation of epoch ``e`` come from ``(seed, e)`` (:class:`landscape.data.TrainLoader`),
@@ -23,14 +23,12 @@ int64 counts), ``group_sparsity`` (units whose incoming weight vector has norm <
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 import torch.nn.functional as F
@@ -44,16 +42,17 @@ from landscape.devices import resolve_device
 from landscape.distributed import DataParallel, context
 from landscape.models import create_model
 from landscape.optim import create_optimizer, create_schedule
+from landscape.optim.runner import EpochRunner, EpochStats, LossNotFinite, Step
 from landscape.rundir import RunDir
 from landscape.seeding import derive_seed
 from landscape.stats import group_sparsity, weight_sparsity
 from landscape.train.config import RESUME_FREE, TrainConfig, run_name
 from landscape.train.sparsifier import Sparsifier, create_sparsifier
 
-__all__ = ["TrainingDiverged", "evaluate", "train"]
+__all__ = ["TrainingDiverged", "evaluate", "restore_metrics", "train"]
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(LossNotFinite):
     """The training loss became NaN or infinite; the last good checkpoint is kept."""
 
 
@@ -73,25 +72,7 @@ def evaluate(model: nn.Module, data: EvalSet) -> tuple[float, float]:
     return float(loss) / n, int(correct) / n
 
 
-@contextlib.contextmanager
-def _deterministic(enabled: bool, device: torch.device) -> Iterator[None]:
-    if not enabled:
-        yield
-        return
-    previous = (torch.are_deterministic_algorithms_enabled(),
-                torch.is_deterministic_algorithms_warn_only_enabled(),
-                torch.backends.cudnn.benchmark)
-    # On CUDA some kernels have no deterministic version: warn rather than fail there.
-    torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
-    torch.backends.cudnn.benchmark = False
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
-        torch.backends.cudnn.benchmark = previous[2]
-
-
-def _diverged(name: str, loss: torch.Tensor, epoch: int, step: int, lr: float) -> None:
+def _diverged(name: str, loss: torch.Tensor, epoch: int, step: int, lr: float) -> NoReturn:
     raise TrainingDiverged(
         f"{name}: the training loss became non-finite ({loss.item()}) at epoch {epoch + 1} "
         f"(by step {step + 1}, lr {lr:g}); checkpoints up to epoch {epoch} are kept. Lower the "
@@ -138,16 +119,18 @@ def _metrics(model: nn.Module, evals: dict[str, EvalSet], *, epoch: int, step: i
     return row
 
 
-def _restore_metrics(run: RunDir, last: int, last_metrics: dict[str, Any]) -> None:
-    """Make ``metrics.jsonl`` hold one row per checkpointed epoch up to ``last``.
+def restore_metrics(run: RunDir, last: int, last_metrics: dict[str, Any], *,
+                    first: int = 0) -> None:
+    """Make ``metrics.jsonl`` hold one row per checkpointed epoch ``first .. last``.
 
     Rows past ``last`` (an epoch whose checkpoint was never written) are dropped; rows the file
     lacks (killed between checkpoint and metrics, or the file deleted) are taken from the
-    checkpoints, each of which holds its epoch's metrics.
+    checkpoints, each of which holds its epoch's metrics. A resume of any run written epoch
+    by epoch (checkpoint, then metrics: :class:`landscape.optim.EpochRunner`) calls this.
     """
     rows = {int(r["epoch"]): r for r in run.read_metrics() if int(r.get("epoch", -1)) <= last}
     for epoch in run.epochs():
-        if epoch <= last and epoch not in rows:
+        if first <= epoch <= last and epoch not in rows:
             rows[epoch] = (last_metrics if epoch == last
                            else load_checkpoint(run.checkpoint_path(epoch)).metrics)
     run.write_metrics([rows[e] for e in sorted(rows)])
@@ -262,7 +245,7 @@ def train(
         start, step = last, ckpt.step
         elapsed = float(ckpt.metrics.get("elapsed") or 0.0)
         if is_main:
-            _restore_metrics(run, last, ckpt.metrics)
+            restore_metrics(run, last, ckpt.metrics)
     else:
         if is_main:
             run.path.mkdir(parents=True, exist_ok=True)
@@ -278,58 +261,48 @@ def train(
     if progress and start < cfg.epochs:
         tqdm.write(f"{name}: epochs {start + 1}..{cfg.epochs} -> {run.path}", file=sys.stderr)
 
-    devices = [device] if device.type == "cuda" else []
-    # The NaN guard reads the loss on the host: every step on the CPU (free), every
-    # `sync_every` steps on an accelerator (each read is a device synchronisation).
-    sync_every = 1 if device.type == "cpu" else 32
-    with _deterministic(cfg.deterministic, device), torch.random.fork_rng(devices=devices):
-        for epoch in range(start, cfg.epochs):
-            lr = schedule(epoch)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            torch.manual_seed(derive_seed(cfg.seed, "dropout", epoch))
-            model.train()
-            t0 = time.perf_counter()
-            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-            finite = torch.ones((), dtype=torch.bool, device=device)
-            seen = 0
-            bar = tqdm(par.batches(loader.epoch(epoch)), total=len(loader), leave=False,
-                       file=sys.stderr, desc=f"{name} {epoch + 1}/{cfg.epochs}",
-                       disable=not progress)
-            for x, y in bar:
-                optimizer.zero_grad(set_to_none=True)
-                loss, objective, size = par.loss(x, y)
-                finite &= torch.isfinite(loss)
-                if (step + 1) % sync_every == 0 and not bool(finite):
-                    _diverged(name, loss, epoch, step, lr)
-                objective.backward()
-                optimizer.step()
-                step += 1
-                if sparsifier is not None:
-                    sparsifier.after_step(step)
-                if on_step is not None:
-                    on_step(epoch, step)
-                loss_sum += loss.detach().double() * size
-                seen += size
-            if not bool(finite):
-                _diverged(name, loss, epoch, step, lr)
-            if sparsifier is not None:
-                sparsifier.on_epoch_end(epoch)
-            wall = time.perf_counter() - t0
-            elapsed += wall
-            row = _metrics(model, evals, epoch=epoch + 1, step=step, lr=lr,
-                           batch_loss=float(loss_sum) / max(seen, 1), wall_time=wall,
-                           elapsed=elapsed, xi=cfg.group_xi, evaluator=par.evaluator(evaluate))
-            if not math.isfinite(row["train_loss"]):
-                raise TrainingDiverged(
-                    f"{name}: the full training loss is {row['train_loss']} after epoch "
-                    f"{epoch + 1}; checkpoints up to epoch {epoch} are kept. Lower the "
-                    "learning rate (--lr)"
-                )
-            checkpoint(epoch + 1, step, row)
-            if is_main:
-                run.append_metrics(row)
-            par.barrier()
-            if progress:
-                tqdm.write(_summary(name, row, cfg.epochs), file=sys.stderr)
+    runner = EpochRunner(
+        optimizer, schedule, epochs=max(cfg.epochs, 1), seed=cfg.seed, stream="dropout",
+        device=device, model=model, deterministic=cfg.deterministic, progress=progress,
+        desc=name, diverged=lambda loss, e, s, lr: _diverged(name, loss, e, s, lr),
+    )
+    clock = {"elapsed": elapsed}
+
+    def step_fn(epoch: int, k: int, x: torch.Tensor, y: torch.Tensor) -> Step:
+        loss, objective, size = par.loss(x, y)
+        return Step(loss, objective, size)
+
+    def after_step(epoch: int, count: int) -> None:
+        if sparsifier is not None:
+            sparsifier.after_step(count)
+        if on_step is not None:
+            on_step(epoch, count)
+
+    def end_epoch(stats: EpochStats) -> dict[str, Any]:
+        if sparsifier is not None:
+            sparsifier.on_epoch_end(stats.epoch - 1)
+        clock["elapsed"] += stats.seconds
+        row = _metrics(model, evals, epoch=stats.epoch, step=stats.step, lr=stats.lr,
+                       batch_loss=stats.loss, wall_time=stats.seconds,
+                       elapsed=clock["elapsed"], xi=cfg.group_xi,
+                       evaluator=par.evaluator(evaluate))
+        if not math.isfinite(row["train_loss"]):
+            raise TrainingDiverged(
+                f"{name}: the full training loss is {row['train_loss']} after epoch "
+                f"{stats.epoch}; checkpoints up to epoch {stats.epoch - 1} are kept. Lower "
+                "the learning rate (--lr)"
+            )
+        return row
+
+    def record(stats: EpochStats, row: Mapping[str, Any]) -> None:
+        if is_main:
+            run.append_metrics(dict(row))
+        par.barrier()
+
+    if start < cfg.epochs:
+        runner.run(step_fn, lambda e: par.batches(loader.epoch(e)), start_epoch=start,
+                   start_step=step, steps_per_epoch=len(loader), after_step=after_step,
+                   end_epoch=end_epoch,
+                   checkpoint=lambda stats, row: checkpoint(stats.epoch, stats.step, dict(row)),
+                   record=record, report=lambda stats, row: _summary(name, row, cfg.epochs))
     return run

@@ -58,12 +58,12 @@ def test_l2_and_weight_decay_exclusive(tmp_path):
 
 
 def test_interrupted_train_prints_the_exact_resume_command(tmp_path, capsys, monkeypatch):
-    import landscape.train.cli as train_cli
+    import landscape.train
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_cli, "train", interrupted)
+    monkeypatch.setattr(landscape.train, "train", interrupted)
     out = tmp_path / "my runs"
     assert main([*BASE, "--out", str(out), "--optimizer", "sgd"]) == 130
     err = capsys.readouterr().err
