@@ -2,16 +2,20 @@
 
 Baselines are measured in the same process:
 
-* a curve-fitting epoch (one t per minibatch, phi(t) as a parameter dict, functional_call)
-  against a plain training epoch (SGD with momentum) of the same model on the same batches,
-  and against the previous implementation of the same epoch (phi(t) built as one flat vector
-  and split into views, so backward gathers the per-tensor gradients into the flat control
-  point and scales it: two extra passes over the P parameters per step, one more to build);
+* a training epoch (SGD with momentum) on the epoch runner (:class:`landscape.optim.
+  EpochRunner`) against the same epoch as a bare loop: the runner's own cost (lr, seeding,
+  sums on the device, the finiteness flag);
+* a curve-fitting epoch on the runner (one t per minibatch, phi(t) as a parameter dict,
+  functional_call: :func:`landscape.curves.curve_step`) against the training epoch on the
+  runner, and against the previous implementation of the same epoch as a bare loop (phi(t)
+  built as one flat vector and split into views, so backward gathers the per-tensor gradients
+  into the flat control point and scales it: two extra passes over the P parameters per step,
+  one more to build);
 * a plane grid point (``evaluate_grid_point``: BN recalibration + train/test evaluation)
   against the sum of its parts measured alone (one BN pass + one evaluation pass).
 
-Epochs are timed step by step, the variants of each step back to back, ``--repeats`` times; an
-epoch is the sum of the best (and, for a shared machine, of the median) time of each step.
+The four epochs run back to back, ``--repeats`` times, on the same minibatches; reported are
+the best and (for a shared machine) the median of each.
 
 Run: ``OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_curves.py [--device cuda]
 [--repeats 5] [--clock cpu]``.
@@ -26,17 +30,11 @@ import time
 import torch
 import torch.nn.functional as F
 
-from landscape.curves import (
-    Curve,
-    curve_epoch,
-    curve_forward,
-    evaluate_grid_point,
-    evaluate_loss_error,
-    plane_basis,
-    recalibrate_bn,
-)
+from landscape.curves import Curve, curve_step, evaluate_grid_point, plane_basis
 from landscape.data import EvalSet, TrainLoader, get_dataset
+from landscape.evaluation import evaluate_loss_error, forward_at, recalibrate_bn
 from landscape.models import create_model
+from landscape.optim import EpochRunner, Step
 
 MODELS = {
     "mlp (widths=1000)": ("mlp", {"widths": [1000]}),
@@ -83,7 +81,7 @@ def previous_curve_epoch(curve: Curve, model, batches, optimizer, ts) -> None:
         for wj, theta in zip(curve.coefficients(ts[k]), curve.control_points()):
             if wj != 0.0:
                 vec = theta * wj if vec is None else vec.add_(theta, alpha=wj)
-        out = curve_forward(model, curve.split(vec), x)
+        out = forward_at(model, curve.split(vec), x)
         loss = F.cross_entropy(out, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -101,40 +99,33 @@ def bench_model(label: str, name: str, kw: dict, ds, device, repeats: int) -> No
     model = create_model(name, seed=3, **common).to(device).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
-    def train_step(k: int) -> None:
-        x, y = batches[k]
-        opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x), y).backward()
-        opt.step()
+    def bare_epoch() -> None:
+        for x, y in batches:
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+
+    def train_step(epoch: int, k: int, x: torch.Tensor, y: torch.Tensor) -> Step:
+        loss = F.cross_entropy(model(x), y)
+        return Step(loss, loss, int(y.shape[0]))
+
+    trainer = EpochRunner(opt, lambda e: 0.01, epochs=1, seed=0, model=model, device=device)
 
     curve = Curve(dict(a.named_parameters()), dict(b.named_parameters()), degree=2).to(device)
     copt = torch.optim.SGD(curve.middle.parameters(), lr=0.01, momentum=0.9)
     net = create_model(name, **common).to(device).train()
+    fitter = EpochRunner(copt, lambda e: 0.01, epochs=1, seed=0, stream="curve_dropout",
+                         model=net, device=device)
+    fit_step = curve_step(curve, net, seed=0)
     ts = torch.rand(len(batches), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-
-    def fit_step(k: int) -> None:
-        curve_epoch(curve, net, batches[k:k + 1], copt, ts[k:k + 1])
-
-    def previous_step(k: int) -> None:
-        previous_curve_epoch(curve, net, batches[k:k + 1], copt, ts[k:k + 1])
-
-    steps = [train_step, fit_step, previous_step]
-    for k in range(len(batches)):  # warm-up
-        for fn in steps:
-            fn(k)
-    # per-step interleaving: the three variants of step k run back to back, so a burst of load
-    # from other jobs hits all of them; an epoch is the sum of the per-step best (or median)
-    per: list[list[list[float]]] = [[[] for _ in batches] for _ in steps]
-    for _ in range(repeats):
-        for k in range(len(batches)):
-            for fn, out in zip(steps, per):
-                _sync(device)
-                t0 = _clock()
-                fn(k)
-                _sync(device)
-                out[k].append(_clock() - t0)
-    t_train, t_fit, t_prev = (sum(min(tk) for tk in v) for v in per)
-    m_train, m_fit, m_prev = (sum(statistics.median(tk) for tk in v) for v in per)
+    epochs = [bare_epoch, lambda: trainer.run(train_step, batches),
+              lambda: fitter.run(fit_step, batches),
+              lambda: previous_curve_epoch(curve, net, batches, copt, ts)]
+    for fn in epochs:  # warm-up
+        fn()
+    times = _times(epochs, device, repeats)
+    t_bare, t_train, t_fit, t_prev = (min(t) for t in times)
+    m_bare, m_train, m_fit, m_prev = (statistics.median(t) for t in times)
 
     train = EvalSet(ds, "train", batch_size=1000, device=device)
     test = EvalSet(ds, "test", batch_size=1000, device=device)
@@ -159,8 +150,10 @@ def bench_model(label: str, name: str, kw: dict, ds, device, repeats: int) -> No
     grid_point()
     t_point, t_bn, t_eval = _best([grid_point, bn_pass, eval_pass], device, repeats)
     print(f"{label}: {curve.num_parameters:,} parameters, {len(batches)} minibatches of 128")
-    print(f"  training epoch {t_train:.3f} s | curve-fitting epoch {t_fit:.3f} s | "
-          f"ratio {t_fit / t_train:.2f} (medians: {m_fit / m_train:.2f}; target <= 1.3)")
+    print(f"  training epoch: bare loop {t_bare:.3f} s | on the runner {t_train:.3f} s | ratio "
+          f"{t_train / t_bare:.2f} (medians: {m_train / m_bare:.2f}; target ~1.0)")
+    print(f"  curve-fitting epoch on the runner {t_fit:.3f} s | ratio to training "
+          f"{t_fit / t_train:.2f} (medians: {m_fit / m_train:.2f}; target <= 1.3)")
     print(f"  previous (flat phi) curve-fitting epoch {t_prev:.3f} s | ratio "
           f"{t_prev / t_train:.2f} (medians: {m_prev / m_train:.2f}) | speed-up "
           f"{t_prev / t_fit:.2f}x")

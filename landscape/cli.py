@@ -19,10 +19,10 @@ __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
 COMMAND_MODULES: tuple[str, ...] = (
     "landscape.commands.info",
-    "landscape.train.cli",
+    "landscape.commands.train",
     "landscape.commands.cache",
     "landscape.commands.features",
-    "landscape.curves.cli",
+    "landscape.commands.curve",
     "landscape.commands.tradeoff",
     "landscape.curvature.cli",
     "landscape.commands.project",

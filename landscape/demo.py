@@ -38,9 +38,8 @@ from landscape._cliutil import (
 from landscape._demo_text import format_demo
 from landscape.checkpoint import checkpoint_digest, load_checkpoint
 from landscape.curvature.analysis import hessian_spectrum
-from landscape.curves import CurveFitConfig, load_curve
-from landscape.curves.results import along_cached, plane_cached
 from landscape.data import EvalSet, dataset_from_config
+from landscape.experiment.curves import CurveFitConfig, along_cached, load_curve, plane_cached
 from landscape.experiment.features import feature_statistics_cached
 from landscape.experiment.subject import DataOptions, resolve_subject
 from landscape.rundir import RunDir

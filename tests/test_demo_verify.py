@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import landscape.curvature.analysis as curvature_analysis
-import landscape.curves.results as curve_results
 import landscape.demo as demo
+import landscape.experiment.curves as curve_results
 import landscape.experiment.features as features_mod
 import landscape.verify.evidence as evidence_mod
 from landscape.checkpoint import load_checkpoint, save_checkpoint
@@ -34,7 +34,7 @@ def _forbid(monkeypatch, *targets):
         monkeypatch.setattr(module, name, forbidden)
 
 
-COMPUTATIONS = [(demo, "train"), (evidence_mod, "fit_curve"), (curvature_analysis, "lanczos"),
+COMPUTATIONS = [(demo, "train"), (evidence_mod, "fit_curve_run"), (curvature_analysis, "lanczos"),
                 (curvature_analysis, "slq_density"), (curve_results, "evaluate_along"),
                 (curve_results, "run_grid"), (features_mod, "iter_feature_batches")]
 
@@ -321,7 +321,7 @@ def test_unfinished_runs_and_stale_curves_are_refused_with_the_fix(tiny, tmp_pat
 def test_a_given_curve_is_used_as_fitted(tiny, monkeypatch, capsys):
     root, result = tiny
     runs = result["runs"]
-    _forbid(monkeypatch, (evidence_mod, "fit_curve"))
+    _forbid(monkeypatch, (evidence_mod, "fit_curve_run"))
     curve = default_curve_dir(runs["sgd"], runs["grda_mu0.6"])
     store = ["--store", str(root / "out" / "store"), "--top-k", "3", "--points", "5", "--json"]
     # fitted with 2 epochs; --curve-epochs 10 (the default) only matters when fitting

@@ -61,8 +61,12 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
                         "only name files you trust")
 
 
-def add_data_flags(parser: argparse.ArgumentParser, *, subset: bool = True) -> None:
-    """The data flags: registry dataset, image folder or data file; batch size, subset, dtype."""
+def add_data_flags(parser: argparse.ArgumentParser, *, subset: bool = True,
+                   batch_size: bool = True) -> None:
+    """The data flags: registry dataset, image folder or data file; batch size, subset, dtype.
+
+    ``batch_size=False`` leaves ``--batch-size`` to the command (``curve fit``: minibatches).
+    """
     g = parser.add_argument_group("data (default: the run's own dataset)")
     g.add_argument("--dataset", metavar="NAME",
                    help="a registry dataset (landscape.data.list_datasets()), e.g. mnist5k, "
@@ -76,8 +80,9 @@ def add_data_flags(parser: argparse.ArgumentParser, *, subset: bool = True) -> N
                         "the code in PATH.py: only name files you trust")
     g.add_argument("--data-args", nargs="*", metavar="KEY=VALUE",
                    help="options of the --data-file factory")
-    g.add_argument("--batch-size", type=int_at_least(1), default=1000,
-                   help="samples per evaluation batch of a registry dataset (default 1000)")
+    if batch_size:
+        g.add_argument("--batch-size", type=int_at_least(1), default=1000,
+                       help="samples per evaluation batch of a registry dataset (default 1000)")
     if subset:
         g.add_argument("--subset", type=int_at_least(1),
                        help="a fixed random subset of N samples of each split (default: all)")

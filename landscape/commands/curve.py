@@ -1,4 +1,14 @@
-"""``landscape curve fit|eval|plane``: mode connectivity from the command line (thin)."""
+"""``landscape curve fit|eval|plane``: mode connectivity (Garipov et al. 2018) from the shell.
+
+``curve fit A B --out DIR`` fits a quadratic Bezier curve (or a chain) of low loss between two
+networks into a resumable run directory. A and B are landscape checkpoints, run directories
+(``--start-epoch``/``--end-epoch``), or your own weights (plain state_dict ``.pt``/``.pth`` or
+``.safetensors``) with the model named by ``--model``/``--model-file`` (both endpoints share
+the model and the data flags). ``curve eval DIR`` gives the loss and error along the curve and
+along the straight line (barriers as in Garipov et al. 2018); ``curve plane DIR`` the loss and
+error over the plane through the bends (Chao et al. 2020, Fig. 5). Results are cached in the
+result store; errors are fractions in ``--json``, percent in printed text.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +16,17 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from landscape._cliutil import (
-    add_device_flag,
-    add_json_flag,
-    add_progress_flag,
-    emit_json,
-    int_at_least,
-    parse_kv,
-    positive_float,
-    resolve_device,
-    show_progress,
+from landscape._cliutil import emit_json, int_at_least, positive_float, show_progress
+from landscape.commands._args import (
+    add_data_flags,
+    add_model_flags,
+    add_output_flags,
+    data_options,
+    model_options,
+    open_store,
 )
-from landscape.checkpoint import load_checkpoint
-from landscape.curves.fit import CurveFitConfig, LoadedCurve, fit_curve, load_curve
-from landscape.curves.results import along_cached
-from landscape.data import Dataset, EvalSet, dataset_from_config
-from landscape.rundir import RunDir, resolve_checkpoint
 
 __all__ = ["register"]
-
-
-def _progress(args: argparse.Namespace) -> bool:
-    return show_progress(args) and _is_main()
 
 
 def _is_main() -> bool:
@@ -37,68 +36,74 @@ def _is_main() -> bool:
     return context().is_main
 
 
-def _fit_dataset(args: argparse.Namespace, start: Path) -> Dataset:
-    """``--dataset`` if given, else the dataset the start checkpoint was trained on."""
-    return dataset_from_config(load_checkpoint(start).config, name=args.dataset,
-                               options=parse_kv(args.dataset_args), root=args.data_root)
+def _progress(args: argparse.Namespace) -> bool:
+    return show_progress(args) and _is_main()
 
 
 def _fit(args: argparse.Namespace) -> int:
+    from landscape.experiment.curves import CurveFitConfig, fit_curve_run
+    from landscape.experiment.subject import resolve_subject
+
     main = _is_main()  # torchrun: every rank fits slices of each minibatch, rank 0 writes
     cfg = CurveFitConfig(
         degree=args.degree, kind=args.kind, epochs=args.epochs, lr=args.lr,
         momentum=args.momentum, weight_decay=args.weight_decay, batch_size=args.batch_size,
         seed=args.seed, augment=args.augment,
     )
-    start = resolve_checkpoint(args.start, args.start_epoch)
-    end = resolve_checkpoint(args.end, args.end_epoch)
-    loaded = fit_curve(start, end, args.out, dataset=_fit_dataset(args, start), config=cfg,
-                       device=resolve_device(args.device), resume=args.resume,
-                       progress=_progress(args))
+    model, data = model_options(args), data_options(args)
+    splits = ("train",) if args.data_file else ()  # registry data: the fit's own loader
+    start, end = (resolve_subject(target, epoch=epoch, model=model, data=data, splits=splits)
+                  for target, epoch in ((args.start, args.start_epoch),
+                                        (args.end, args.end_epoch)))
+    loaded = fit_curve_run(start, end, args.out, config=cfg, resume=args.resume,
+                           progress=_progress(args))
     if not main:
         return 0
+    from landscape.rundir import RunDir
+
     rows = RunDir(args.out).read_metrics()
-    summary = {"out": str(args.out), "epochs": loaded.epoch, "last": rows[-1] if rows else None}
+    last = rows[-1] if rows else None
     if args.json:
-        emit_json(summary)
-    else:
-        last = summary["last"] or {}
-        print(f"curve fitted: {args.out} ({loaded.curve.kind}, degree {loaded.curve.degree}, "
-              f"{loaded.epoch} epochs); last epoch train loss {last.get('train_loss', 'n/a')}")
+        emit_json({"out": str(args.out), "epochs": loaded.epoch, "last": last})
+        return 0
+    last = last or {}
+    error = last.get("train_error")
+    print(f"curve fitted: {args.out} ({loaded.curve.kind}, degree {loaded.curve.degree}, "
+          f"{loaded.epoch} epochs); last epoch train loss {last.get('train_loss', 'n/a')}"
+          + (f", error {100 * error:.2f}%" if isinstance(error, float) else ""))
     return 0
 
 
-def _load(args: argparse.Namespace) -> tuple[LoadedCurve, EvalSet, EvalSet]:
+def _load(args: argparse.Namespace) -> Any:
+    from landscape.devices import resolve_device
+    from landscape.experiment.curves import load_curve
+
     _is_main()
-    device = resolve_device(args.device)
-    loaded = load_curve(args.curve_dir, epoch=args.epoch, device=device)
-    overrides = {"root": args.data_root} if args.data_root else {}
-    dataset = loaded.dataset(**overrides)
-    dtype = loaded.curve.start.dtype
-    train = EvalSet(dataset, "train", batch_size=args.batch_size, device=device, dtype=dtype)
-    test = EvalSet(dataset, "test", batch_size=args.batch_size, device=device, dtype=dtype)
-    return loaded, train, test
+    return load_curve(args.curve_dir, epoch=args.epoch, device=resolve_device(args.device),
+                      batch_size=args.batch_size, data_root=args.data_root)
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from landscape.distributed import CollectiveStore, context, map_round_robin
-    from landscape.store import open_store
+    from landscape.distributed import map_round_robin
+    from landscape.experiment.curves import along_cached
 
     store = open_store(args.store, args.curve_dir)
-    loaded, train, test = _load(args)
-    if context().distributed:  # torchrun: values of t spread over the ranks, rank 0 stores
-        store = CollectiveStore(store)
-    entry = along_cached(store, loaded, train, test, points=args.points,
-                         progress=_progress(args), map_jobs=map_round_robin)
+    loaded = _load(args)
+    # torchrun: the values of t are spread over the ranks, rank 0 stores
+    entry = along_cached(store, loaded, points=args.points, progress=_progress(args),
+                         map_jobs=map_round_robin)
     if entry is None:  # torchrun, rank > 0
         return 0
     result = entry.read_all()
-    if args.figure:
+    figures: list[str] = []
+    if args.figures:
+        from landscape.plotting import save_figure
         from landscape.plotting.curves import plot_along
 
-        plot_along(result, args.figure)
-    summary: dict[str, Any] = {"key": entry.key, "cached": entry.cached, "epoch": loaded.epoch,
-                               "figure": args.figure}
+        figures.append(str(save_figure(plot_along(result),
+                                       Path(args.figures) / "curve_along.png")))
+    summary: dict[str, Any] = {"key": entry.key, "cached": entry.cached, "store": str(store.root),
+                               "epoch": loaded.epoch, "figures": figures}
     for part in ("curve", "line"):
         r = result[part]
         summary[part] = {k: r[k] for k in ("barrier", "test_error_barrier", "length")}
@@ -116,87 +121,98 @@ def _eval(args: argparse.Namespace) -> int:
           f"{'from the store' if entry.cached else 'computed'} [{entry.key[:12]}]")
     for part in ("curve", "line"):
         s = summary[part]
-        print(f"  {part:<5} barrier {s['barrier']:.4g}  max test error {s['test_error_max']:.2f}%"
-              f"  length {s['length']:.4g}")
+        print(f"  {part:<5} barrier {s['barrier']:.4g}  max test error "
+              f"{100 * s['test_error_max']:.2f}%  length {s['length']:.4g}")
+    for path in figures:
+        print(f"  figure {path}")
     return 0
 
 
 def _plane(args: argparse.Namespace) -> int:
-    from landscape.distributed import plane_distributed
-    from landscape.store import open_store
+    from landscape.experiment.curves import plane_distributed
 
     store = open_store(args.store, args.curve_dir)
-    loaded, train, test = _load(args)
+    loaded = _load(args)
     # one process: plane_cached; torchrun: points spread over the ranks, rank 0 writes
-    res = plane_distributed(store, loaded, train, test, grid=args.grid, margin=args.margin,
+    res = plane_distributed(store, loaded, grid=args.grid, margin=args.margin,
                             progress=_progress(args))
     if res is None:  # torchrun, rank > 0
         return 0
-    if args.figure and res["complete"]:
+    figures: list[str] = []
+    if args.figures and res["complete"]:
+        from landscape.plotting import save_figure
         from landscape.plotting.curves import plot_plane
 
-        plot_plane(res, args.figure)
+        figures.append(str(save_figure(plot_plane(res), Path(args.figures) / "curve_plane.png")))
     if args.json:
-        emit_json({k: v for k, v in res.items() if k != "done"} | {"figure": args.figure})
+        emit_json({k: v for k, v in res.items() if k != "done"}
+                  | {"store": str(store.root), "figures": figures})
         return 0
     print(f"plane of {args.curve_dir}: {int(res['done'].sum())}/{res['done'].size} points done "
           f"({res['computed']} computed now) [{res['key'][:12]}]")
     print(f"  dx {res['dx']:.4g}  dy {res['dy']:.4g}  bends {res['bends'].round(3).tolist()}")
     print(f"  min train loss {float(res['train_loss'].min()):.4g}, "
-          f"min test error {float(res['test_error'].min()):.2f}%")
+          f"min test error {100 * float(res['test_error'].min()):.2f}%")
+    for path in figures:
+        print(f"  figure {path}")
     return 0
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("curve_dir", metavar="CURVE_DIR", help="directory of `landscape curve fit`")
-    p.add_argument("--epoch", type=int, default=None, help="curve checkpoint (default: last)")
-    p.add_argument("--batch-size", type=int_at_least(1), default=1000,
-                   help="evaluation batch size")
-    p.add_argument("--data-root", default=None, help="where file-backed datasets live")
-    p.add_argument("--figure", default=None, metavar="PATH", help="also draw the figure here")
-    from landscape.store import add_store_flag
-
-    add_store_flag(p)
-    add_device_flag(p)
-    add_progress_flag(p)
-    add_json_flag(p)
+    p.add_argument("--epoch", type=int_at_least(0), default=None,
+                   help="curve checkpoint (default: last)")
+    g = p.add_argument_group("data (default: the data the curve was fitted on)")
+    g.add_argument("--batch-size", type=int_at_least(1), default=1000,
+                   help="samples per evaluation batch of a registry dataset (default 1000)")
+    g.add_argument("--data-root", default=None, metavar="DIR",
+                   help="where a file-backed dataset lives now (default: as recorded)")
+    add_output_flags(p)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``landscape curve fit|eval|plane``."""
-    p = sub.add_parser("curve", help="mode connectivity: fit a curve, evaluate it, its plane")
-    csub = p.add_subparsers(dest="curve_command", metavar="ACTION", required=True)
-
-    fit = csub.add_parser("fit", help="fit a Bezier curve (or chain) between two checkpoints")
-    fit.add_argument("start", metavar="A_CHECKPOINT", help="checkpoint or run directory")
-    fit.add_argument("end", metavar="B_CHECKPOINT", help="checkpoint or run directory")
-    fit.add_argument("--start-epoch", type=int, default=None,
+def _add_fit(csub: argparse._SubParsersAction) -> None:
+    fit = csub.add_parser(
+        "fit", help="fit a Bezier curve (or chain) between two networks",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    fit.add_argument("start", metavar="A", help="first endpoint: a landscape checkpoint, a run "
+                     "directory, or a state_dict/.safetensors file (with --model/--model-file)")
+    fit.add_argument("end", metavar="B", help="second endpoint, same architecture")
+    fit.add_argument("--start-epoch", type=int_at_least(0), default=None,
                      help="epoch of A when it is a run directory (default: last)")
-    fit.add_argument("--end-epoch", type=int, default=None,
+    fit.add_argument("--end-epoch", type=int_at_least(0), default=None,
                      help="epoch of B when it is a run directory (default: last)")
     fit.add_argument("--out", required=True, help="the curve's run directory")
     g = fit.add_argument_group("curve")
     g.add_argument("--degree", type=int_at_least(2), default=2,
                    help="K (2: quadratic, default)")
     g.add_argument("--kind", choices=("bezier", "chain"), default="bezier")
-    g = fit.add_argument_group("optimisation (SGD, seed 004 / Garipov schedule)")
-    g.add_argument("--epochs", type=int_at_least(1), default=10)
-    g.add_argument("--lr", type=positive_float, default=0.1)
-    g.add_argument("--momentum", type=float, default=0.9)
+    g = fit.add_argument_group("optimisation (SGD under Garipov et al. 2018's schedule)")
+    g.add_argument("--epochs", type=int_at_least(1), default=10,
+                   help="number of epochs (default 10)")
+    g.add_argument("--lr", type=positive_float, default=0.1, help="base learning rate (0.1)")
+    g.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (0.9)")
     g.add_argument("--weight-decay", type=float, default=0.0,
-                   help="wd of the 0.5 * wd * ||phi(t)||^2 term")
-    g.add_argument("--batch-size", type=int_at_least(1), default=128)
-    g.add_argument("--seed", type=int, default=0)
+                   help="wd of the 0.5 * wd * ||phi(t)||^2 term (default 0)")
+    g.add_argument("--batch-size", type=int_at_least(1), default=128,
+                   help="minibatch size of a registry dataset (default 128; a --data-file "
+                        "brings its own batches)")
+    g.add_argument("--seed", type=int, default=0,
+                   help="seed of the minibatch order, the values of t and dropout (default 0)")
     g.add_argument("--augment", choices=("crop_flip", "crop", "flip"), default=None)
     g.add_argument("--resume", action="store_true", help="continue the fit in --out")
-    g = fit.add_argument_group("data (default: the start checkpoint's)")
-    g.add_argument("--dataset", default=None)
-    g.add_argument("--dataset-args", nargs="*", default=[], metavar="KEY=VALUE")
-    g.add_argument("--data-root", default=None)
-    add_device_flag(fit)
-    add_progress_flag(fit)
-    add_json_flag(fit)
+    add_model_flags(fit)
+    add_data_flags(fit, subset=False, batch_size=False)
+    add_output_flags(fit, figures=False, store=False)
     fit.set_defaults(func=_fit)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``landscape curve fit|eval|plane``."""
+    p = sub.add_parser("curve", help="mode connectivity: fit a curve, evaluate it, its plane",
+                       description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    csub = p.add_subparsers(dest="curve_command", metavar="ACTION", required=True)
+    _add_fit(csub)
 
     ev = csub.add_parser("eval", help="loss and error along the curve and the straight line")
     _common(ev)

@@ -29,7 +29,7 @@ the line between the two SGD runs are evaluated too, as a control."""
 
 
 def _run(args: argparse.Namespace) -> int:
-    from landscape.curves import CurveFitConfig
+    from landscape.experiment.curves import CurveFitConfig
     from landscape.verify import Thresholds, format_report, verify
 
     device = resolve_device(args.device)

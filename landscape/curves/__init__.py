@@ -1,70 +1,58 @@
-"""Mode connectivity: Bezier curves and chains between minima, evaluation along them, planes."""
+"""Mode connectivity: Bezier curves and chains between minima, fitting, evaluation, planes.
 
-from landscape.curves.bezier import CURVE_KINDS, Curve, bernstein, chain_weights, curve_forward
-from landscape.curves.bn import batchnorm_layers, recalibrate_bn
-from landscape.curves.evaluate import (
-    JobMap,
-    barrier,
-    evaluate_along,
-    evaluate_loss_error,
-    evaluate_weights,
-)
-from landscape.curves.fit import CurveFitConfig, LoadedCurve, curve_epoch, fit_curve, load_curve
+The core of the mode-connectivity analysis (Garipov et al. 2018; Chao et al. 2020, Sec. 4.2):
+it takes networks or parameter dicts, re-iterable ``(x, y)`` batches (a ``DataLoader``
+included) and a ``loss_fn``, and never a path, run directory or store. Resumable curve runs
+in run directories and their cached evaluations are in :mod:`landscape.experiment.curves`.
+"""
+
+from landscape.curves.bezier import CURVE_KINDS, Curve, bernstein, chain_weights
+from landscape.curves.evaluate import JobMap, barrier, evaluate_along
+from landscape.curves.fit import curve_step, fit_curve, parameter_point
 from landscape.curves.plane import (
     PLANE_FIELDS,
-    GridSink,
-    MemoryGrid,
     PlaneBasis,
     evaluate_grid_point,
     grid_axis,
     plane_basis,
+    plane_grid,
     plane_layout,
     run_grid,
 )
-from landscape.curves.results import (
-    ALONG_NAME,
-    PLANE_NAME,
-    GridFill,
-    GridRun,
-    along_cached,
-    curve_inputs,
-    plane_cached,
-    plane_partial,
+from landscape.evaluation import (  # for compatibility: they live in landscape.evaluation
+    GridSink,
+    MemoryGrid,
+    batchnorm_layers,
+    evaluate_loss_error,
+    evaluate_weights,
+    recalibrate_bn,
 )
+from landscape.evaluation import forward_at as curve_forward
 
 __all__ = [
-    "ALONG_NAME",
     "CURVE_KINDS",
     "PLANE_FIELDS",
-    "PLANE_NAME",
     "Curve",
-    "CurveFitConfig",
-    "GridFill",
-    "GridRun",
     "GridSink",
     "JobMap",
-    "LoadedCurve",
     "MemoryGrid",
     "PlaneBasis",
-    "along_cached",
     "barrier",
     "batchnorm_layers",
     "bernstein",
     "chain_weights",
-    "curve_epoch",
     "curve_forward",
-    "curve_inputs",
+    "curve_step",
     "evaluate_along",
     "evaluate_grid_point",
     "evaluate_loss_error",
     "evaluate_weights",
     "fit_curve",
     "grid_axis",
-    "load_curve",
+    "parameter_point",
     "plane_basis",
-    "plane_cached",
+    "plane_grid",
     "plane_layout",
-    "plane_partial",
     "recalibrate_bn",
     "run_grid",
 ]

@@ -1,9 +1,9 @@
-"""Bezier curves (any degree) and polygonal chains between two minima (DESIGN 4.4).
+"""Bezier curves (any degree) and polygonal chains between two minima.
 
 A curve is a function ``t -> phi(t)`` from ``[0, 1]`` to parameter dicts, built as a weighted
 sum of control points ``theta_0 .. theta_K`` held as flat vectors:
 
-    Bezier (Garipov et al. 2018, eq. 4; seed 004 Sec. 4.2):
+    Bezier (Garipov et al. 2018, eq. 4; Chao et al. 2020, Sec. 4.2):
         phi(t) = sum_j C(K, j) t^j (1 - t)^(K - j) theta_j
     polygonal chain with K segments (Garipov et al. 2018, eq. 3 for K = 2):
         phi(t) = (1 - s) theta_k + s theta_{k+1},  k = min(floor(K t), K - 1),  s = K t - k
@@ -11,7 +11,8 @@ sum of control points ``theta_0 .. theta_K`` held as flat vectors:
 The endpoints ``theta_0`` and ``theta_K`` are buffers (never seen by an optimizer, so they
 stay bit-identical), the middle points are trainable parameters initialised on the chord,
 ``theta_j = (1 - j/K) theta_0 + (j/K) theta_K``. ``phi(t)`` is evaluated through the unmodified
-network with ``torch.func.functional_call`` (:func:`curve_forward`): no layer is rewritten.
+network with ``torch.func.functional_call``
+(:func:`landscape.evaluation.forward_at`): no layer is rewritten.
 
 :meth:`Curve.point` builds ``phi(t)`` directly per parameter tensor with fused multi-tensor
 lerps (two passes over the P parameters for a quadratic curve, on cached per-tensor views)
@@ -26,13 +27,12 @@ from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call
 
 from landscape._types import ParamDict
-from landscape.checkpoint import check_comparable, params_to_vector
 from landscape.curves._combine import PieceCache, combine
+from landscape.params import check_comparable, params_to_vector
 
-__all__ = ["CURVE_KINDS", "Curve", "bernstein", "chain_weights", "curve_forward"]
+__all__ = ["CURVE_KINDS", "Curve", "bernstein", "chain_weights"]
 
 CURVE_KINDS = ("bezier", "chain")
 
@@ -124,7 +124,8 @@ class Curve(nn.Module):
 
     Raises:
         ValueError: bad degree or kind, or middle points of the wrong number or size.
-        landscape.checkpoint.CheckpointError: ``start`` and ``end`` are not comparable.
+        landscape.params.IncompatibleParameters: ``start`` and ``end`` differ in names or
+            shapes (a ``ValueError``).
 
     >>> a, b = {"w": torch.zeros(2, dtype=torch.float64)}, {"w": torch.ones(2, dtype=torch.float64)}
     >>> curve = Curve(a, b, degree=2)
@@ -221,27 +222,3 @@ class Curve(nn.Module):
     def extra_repr(self) -> str:
         """Kind, degree and size, for ``repr``."""
         return f"kind={self.kind}, degree={self.degree}, parameters={self.num_parameters:,}"
-
-
-def curve_forward(
-    model: nn.Module,
-    params: Mapping[str, Tensor],
-    x: Tensor,
-    buffers: Mapping[str, Tensor] | None = None,
-) -> Tensor:
-    """Evaluate ``model`` at ``params`` (e.g. ``curve.point(t)``) with ``functional_call``.
-
-    Args:
-        model: the network; its own parameters are not used.
-        params: ``name -> tensor`` for every trainable parameter.
-        x: a batch of inputs.
-        buffers: BatchNorm statistics etc. to use instead of the model's own (optional).
-
-    Returns:
-        The model's output on ``x``.
-
-    """
-    state = dict(params)
-    if buffers:
-        state.update(buffers)
-    return functional_call(model, state, (x,))

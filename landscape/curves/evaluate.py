@@ -1,10 +1,11 @@
-"""Loss and error along a curve and along the straight line (DESIGN 4.4; seed 004 Fig. 5).
+"""Loss and error along a curve and along the straight line (Chao et al. 2020, Fig. 5).
 
 For each ``t`` in ``points`` equally spaced values of ``[0, 1]`` (61 by default, as Garipov
 et al. 2018) the weights ``phi(t)`` get their own BatchNorm statistics
-(:func:`landscape.curves.recalibrate_bn`, one pass over the training data), then the mean
-cross-entropy and the error (percent) on the training and test sets are measured. The same is
-done for the straight line ``(1 - t) w_0 + t w_1`` between the same endpoints. Reported:
+(:func:`landscape.evaluation.recalibrate_bn`, one pass over the training data), then the mean
+loss and the error (a fraction) on the training and test sets are measured
+(:func:`landscape.evaluation.evaluate_loss_error`). The same is done for the straight line
+``(1 - t) w_0 + t w_1`` between the same endpoints. Reported:
 
     barrier = max_t L_train(phi(t)) - max(L_train(phi(0)), L_train(phi(1)))
     segment lengths ||phi(t_{i+1}) - phi(t_i)||_2 and their sum (the curve's length)
@@ -12,7 +13,7 @@ done for the straight line ``(1 - t) w_0 + t w_1`` between the same endpoints. R
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,79 +22,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from landscape.curves.bezier import Curve, curve_forward
-from landscape.curves.bn import recalibrate_bn
+from landscape.curves.bezier import Curve
+from landscape.evaluation import LossFn, evaluate_weights
 
-__all__ = ["JobMap", "barrier", "evaluate_along", "evaluate_loss_error", "evaluate_weights"]
+__all__ = ["JobMap", "barrier", "evaluate_along"]
 
 JobMap = Callable[[Callable[[Any], Any], Sequence[Any]], list[Any]]
 """``map_jobs(fn, jobs)``: the results ``[fn(job) for job in jobs]``, however they are run."""
-
-
-@torch.no_grad()
-def evaluate_loss_error(
-    model: nn.Module,
-    params: Mapping[str, Tensor],
-    batches: Iterable[tuple[Tensor, Tensor]],
-    *,
-    buffers: Mapping[str, Tensor] | None = None,
-) -> tuple[float, float]:
-    """Mean cross-entropy and error (percent) of ``model`` at ``params`` in eval mode.
-
-    Sums are taken per sample in float64, so the result does not depend on the batching.
-
-    Returns:
-        ``(loss, error_percent)``.
-
-    Raises:
-        ValueError: no data.
-
-    """
-    was_training = model.training
-    model.eval()
-    loss, wrong, n = 0.0, 0, 0
-    try:
-        for x, y in batches:
-            out = curve_forward(model, params, x, buffers)
-            loss += float(F.cross_entropy(out.double(), y, reduction="sum"))
-            wrong += int((out.argmax(1) != y).sum())
-            n += int(y.shape[0])
-    finally:
-        model.train(was_training)
-    if n == 0:
-        raise ValueError("cannot evaluate on an empty data set: pass a non-empty EvalSet")
-    return loss / n, 100.0 * wrong / n
-
-
-def evaluate_weights(
-    model: nn.Module,
-    params: Mapping[str, Tensor],
-    train: Iterable[tuple[Tensor, Tensor]],
-    test: Iterable[tuple[Tensor, Tensor]] | None = None,
-    *,
-    bn_data: Iterable[tuple[Tensor, Tensor]] | None = None,
-) -> dict[str, float]:
-    """Recalibrate BatchNorm for ``params`` (one pass), then evaluate on train and test.
-
-    Args:
-        model: the network.
-        params: the weights, ``name -> tensor``.
-        train: training data (an unaugmented :class:`landscape.data.EvalSet`).
-        test: test data, or ``None`` to skip the test metrics.
-        bn_data: data for the BatchNorm pass (default: ``train``).
-
-    Returns:
-        ``train_loss``, ``train_error`` and, with ``test``, ``test_loss``, ``test_error``.
-
-    """
-    buffers = recalibrate_bn(model, params, bn_data if bn_data is not None else train)
-    out: dict[str, float] = {}
-    out["train_loss"], out["train_error"] = evaluate_loss_error(model, params, train,
-                                                                buffers=buffers)
-    if test is not None:
-        out["test_loss"], out["test_error"] = evaluate_loss_error(model, params, test,
-                                                                  buffers=buffers)
-    return out
 
 
 def barrier(losses: Any) -> float:
@@ -139,6 +74,7 @@ def evaluate_along(
     *,
     points: int = 61,
     line: bool = True,
+    loss_fn: LossFn = F.cross_entropy,
     progress: bool = False,
     map_jobs: JobMap | None = None,
 ) -> dict[str, Any]:
@@ -149,10 +85,12 @@ def evaluate_along(
     Args:
         curve: the fitted curve.
         model: a network of the curve's architecture (parameters are not used).
-        train: training data (unaugmented), also used for the BatchNorm pass.
+        train: training data (unaugmented, re-iterable: an ``EvalSet``, a ``DataLoader``),
+            also used for the BatchNorm pass.
         test: test data, or ``None``.
         points: number of values of ``t`` (endpoints included), >= 2.
         line: also evaluate the straight line between the endpoints.
+        loss_fn: ``(logits, targets) -> mean loss over the batch``.
         progress: show a progress bar on stderr.
         map_jobs: ``map_jobs(fn, jobs) -> [fn(job) for job in jobs]``, how the evaluations
             (one per path and ``t``) are run; default: one after the other in this process.
@@ -160,8 +98,9 @@ def evaluate_along(
 
     Returns:
         ``{"t": array, "curve": {...}, "line": {...}}``; each part holds arrays
-        ``train_loss``, ``train_error`` (and ``test_loss``, ``test_error``),
-        ``segment_lengths`` and the scalars ``length``, ``barrier``, ``test_error_barrier``.
+        ``train_loss``, ``train_error`` (and ``test_loss``, ``test_error``; errors are
+        fractions), ``segment_lengths`` and the scalars ``length``, ``barrier``,
+        ``test_error_barrier``.
 
     Raises:
         ValueError: ``points < 2``.
@@ -176,12 +115,14 @@ def evaluate_along(
     last = len(ts) - 1
     jobs = [(part, i) for part in paths for i in range(len(ts))
             if part == "curve" or 0 < i < last]
-    with tqdm(total=len(jobs), desc="curve eval", disable=not progress, leave=False) as bar:
+    with tqdm(total=len(jobs), desc="points along the curve", disable=not progress,
+              leave=False) as bar:
 
         def run(job: tuple[str, int]) -> dict[str, float]:
             part, i = job
             with torch.no_grad():
-                values = evaluate_weights(model, paths[part].point(float(ts[i])), train, test)
+                values = evaluate_weights(model, paths[part].point(float(ts[i])), train, test,
+                                          loss_fn=loss_fn)
             bar.update(1)
             return values
 

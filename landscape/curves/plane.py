@@ -1,6 +1,6 @@
-"""The plane through a curve's three control points, evaluated on a grid (DESIGN 4.5).
+"""The plane through a curve's three control points, evaluated on a grid.
 
-Garipov et al. (2018, Sec. 4; seed 004 Fig. 5 top) draw the loss over the plane through
+Garipov et al. (2018, Sec. 4; Chao et al. 2020, Fig. 5 top) draw the loss over the plane through
 ``w_0``, ``theta_1`` and ``w_1``:
 
     u = (w_1 - w_0) / ||w_1 - w_0||,
@@ -16,23 +16,24 @@ training and test sets: nothing else is computed per point.
 
 The grid is processed point by point (:func:`evaluate_grid_point`) over any subset of indices
 (:func:`run_grid`), writing each result to a sink as soon as it exists (a result-store
-``partial`` entry, or :class:`MemoryGrid`), so an interrupted grid resumes where it stopped and
-several processes can share the points of one grid.
+``partial`` entry, or :class:`landscape.evaluation.MemoryGrid`), so an interrupted grid
+resumes where it stopped and several processes can share the points of one grid.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from landscape.curves.bezier import Curve
-from landscape.curves.evaluate import evaluate_weights
+from landscape.evaluation import GridSink, LossFn, MemoryGrid, evaluate_weights
 
 __all__ = [
     "PLANE_FIELDS",
@@ -42,6 +43,7 @@ __all__ = [
     "evaluate_grid_point",
     "grid_axis",
     "plane_basis",
+    "plane_grid",
     "plane_layout",
     "run_grid",
 ]
@@ -75,15 +77,27 @@ class PlaneBasis:
 
     def point(self, alpha: float, beta: float) -> Tensor:
         """The weights ``w_0 + alpha dx u + beta dy v`` (dtype and device of ``origin``)."""
-        step = self.u * (alpha * self.dx) + self.v * (beta * self.dy)
-        return (self.origin.double() + step).to(self.origin.dtype)
+        step = self.u * (alpha * self.dx)
+        step += self.v * (beta * self.dy)
+        step += self.origin  # w_0 + step in float64 (a float32 w_0 converts exactly)
+        return step.to(self.origin.dtype)
+
+    def project(self, w: Tensor) -> tuple[float, float, Tensor]:
+        """``(alpha, beta, r)``: plane coordinates of ``w`` and its residual vector (float64).
+
+        ``r = (w - w_0) - alpha dx u - beta dy v`` is orthogonal to the plane; one float64
+        copy of ``w`` is the only allocation.
+        """
+        d = w.to(torch.float64, copy=True)
+        d -= self.origin
+        a, b = float(d @ self.u), float(d @ self.v)
+        d.sub_(self.u, alpha=a).sub_(self.v, alpha=b)
+        return a / self.dx, b / self.dy, d
 
     def coordinates(self, w: Tensor) -> tuple[float, float, float]:
         """``(alpha, beta, distance)`` of ``w``: plane coordinates and distance to the plane."""
-        d = w.double() - self.origin.double()
-        a, b = float(d @ self.u), float(d @ self.v)
-        residual = float(torch.linalg.vector_norm(d - a * self.u - b * self.v))
-        return a / self.dx, b / self.dy, residual
+        a, b, r = self.project(w)
+        return a, b, float(torch.linalg.vector_norm(r))
 
 
 def plane_basis(w0: Tensor, mid: Tensor, w1: Tensor) -> PlaneBasis:
@@ -129,11 +143,20 @@ def grid_axis(grid: int = 21, margin: float = 0.2) -> np.ndarray:
     return np.linspace(-margin, 1.0 + margin, int(grid))
 
 
+def plane_grid(grid: int) -> MemoryGrid:
+    """An empty in-memory ``grid x grid`` sink for :func:`run_grid` (fields: ``PLANE_FIELDS``).
+
+    >>> plane_grid(3).done.shape
+    (3, 3)
+    """
+    return MemoryGrid((int(grid), int(grid)), PLANE_FIELDS)
+
+
 @torch.no_grad()
 def plane_layout(
     curve: Curve, *, grid: int = 21, margin: float = 0.2, curve_points: int = 61
 ) -> dict[str, Any]:
-    """Everything about the plane except the grid values (cheap: no data pass).
+    """Everything about the plane except the grid values (no data pass; K + 1 projections).
 
     Returns:
         ``alpha``, ``beta`` (grid axes), ``dx``, ``dy``, ``bends`` (``[K+1, 2]`` plane
@@ -142,19 +165,27 @@ def plane_layout(
 
     """
     basis = plane_basis(curve.start, _third_point(curve), curve.end)
-    bends = [basis.coordinates(p.detach()) for p in curve.control_points()]
+    projected = [basis.project(p.detach()) for p in curve.control_points()]
+    bends = np.asarray([(a, b) for a, b, _ in projected])
+    residuals = [r for _, _, r in projected]
+    gram = np.asarray([[float(ri @ rj) for rj in residuals] for ri in residuals])
+    del projected, residuals
     ts = np.linspace(0.0, 1.0, int(curve_points))
-    along = [basis.coordinates(curve.vector(float(t))) for t in ts]
+    weights = np.asarray([curve.coefficients(float(t)) for t in ts])  # [T, K+1]
+    # phi(t) = sum_j w_j(t) theta_j is linear in the control points, so are its coordinates
+    # and its residual: (alpha, beta)(t) = sum_j w_j (alpha_j, beta_j), ||r(t)||^2 = w^T G w
+    # with G the Gram matrix of the control points' residuals (one pass per control point).
+    distance = np.sqrt(np.maximum(np.einsum("tj,jk,tk->t", weights, gram, weights), 0.0))
     return {
         "alpha": grid_axis(grid, margin),
         "beta": grid_axis(grid, margin),
         "dx": basis.dx,
         "dy": basis.dy,
-        "bends": np.asarray([b[:2] for b in bends]),
-        "bend_distance": np.asarray([b[2] for b in bends]),
+        "bends": bends,
+        "bend_distance": np.sqrt(np.maximum(np.diag(gram), 0.0)),
         "t": ts,
-        "curve": np.asarray([c[:2] for c in along]),
-        "curve_distance": np.asarray([c[2] for c in along]),
+        "curve": weights @ bends,
+        "curve_distance": distance,
     }
 
 
@@ -166,6 +197,8 @@ def evaluate_grid_point(
     beta: float,
     train: Iterable[tuple[Tensor, Tensor]],
     test: Iterable[tuple[Tensor, Tensor]],
+    *,
+    loss_fn: LossFn = F.cross_entropy,
 ) -> dict[str, float]:
     """Evaluate one grid point: one BatchNorm pass, then one pass over train and test.
 
@@ -177,58 +210,14 @@ def evaluate_grid_point(
         beta: second plane coordinate (units of ``dy``).
         train: training data (BatchNorm pass and train metrics).
         test: test data.
+        loss_fn: ``(logits, targets) -> mean loss over the batch``.
 
     Returns:
-        ``train_loss``, ``train_error``, ``test_loss``, ``test_error``.
+        ``train_loss``, ``train_error``, ``test_loss``, ``test_error`` (errors are fractions).
 
     """
-    return evaluate_weights(model, split(basis.point(alpha, beta)), train, test)
-
-
-class GridSink(Protocol):
-    """Where grid values go: a store ``partial`` entry or a :class:`MemoryGrid`."""
-
-    @property
-    def done(self) -> np.ndarray:
-        """Boolean mask of the points already written."""
-        ...
-
-    def write(self, index: tuple[int, ...], **values: float) -> None:
-        """Record the values of one point (durably, for a store)."""
-        ...
-
-
-class MemoryGrid:
-    """An in-memory :class:`GridSink` with the store's ``partial`` interface.
-
-    >>> g = MemoryGrid((2, 2), ("train_loss",))
-    >>> g.write((0, 1), train_loss=0.5)
-    >>> g.done.tolist(), float(g["train_loss"][0, 1]), g.complete
-    ([[False, True], [False, False]], 0.5, False)
-    """
-
-    def __init__(self, shape: tuple[int, ...], fields: Iterable[str] = PLANE_FIELDS) -> None:
-        self._done = np.zeros(shape, dtype=bool)
-        self._values = {f: np.full(shape, np.nan) for f in fields}
-
-    @property
-    def done(self) -> np.ndarray:
-        """Boolean mask of the points written so far (a copy)."""
-        return self._done.copy()
-
-    @property
-    def complete(self) -> bool:
-        """Whether every point has been written."""
-        return bool(self._done.all())
-
-    def write(self, index: tuple[int, ...], **values: float) -> None:
-        """Record one point's values."""
-        for key, value in values.items():
-            self._values[key][index] = value
-        self._done[index] = True
-
-    def __getitem__(self, field: str) -> np.ndarray:
-        return self._values[field]
+    return evaluate_weights(model, split(basis.point(alpha, beta)), train, test,
+                            loss_fn=loss_fn)
 
 
 def run_grid(
@@ -241,6 +230,7 @@ def run_grid(
     grid: int = 21,
     margin: float = 0.2,
     indices: Iterable[tuple[int, int]] | None = None,
+    loss_fn: LossFn = F.cross_entropy,
     progress: bool = False,
 ) -> int:
     """Evaluate the plane's grid points that ``sink`` does not have yet, writing each at once.
@@ -248,7 +238,7 @@ def run_grid(
     Args:
         curve: the fitted curve (the plane goes through its endpoints and middle point).
         model: a network of the curve's architecture.
-        train: training data (unaugmented EvalSet).
+        train: training data (unaugmented, re-iterable: an ``EvalSet``, a ``DataLoader``).
         test: test data.
         sink: receives ``write((i, j), train_loss=..., ...)`` per point; ``i`` indexes
             ``alpha``, ``j`` indexes ``beta``; its ``done`` mask says what to skip.
@@ -256,6 +246,7 @@ def run_grid(
         margin: the axes span ``[-margin, 1 + margin]``.
         indices: the points this process handles (default: all, row by row); distributing
             the grid over processes is passing each a disjoint share.
+        loss_fn: ``(logits, targets) -> mean loss over the batch``.
         progress: show a progress bar on stderr.
 
     Returns:
@@ -270,11 +261,12 @@ def run_grid(
     if done.shape != (len(axis), len(axis)):
         raise ValueError(f"the sink holds a grid of shape {done.shape}, expected {(grid, grid)}")
     todo = [(int(i), int(j)) for i, j in todo if not done[i, j]]
-    with tqdm(total=len(todo), desc="plane grid", disable=not progress, leave=False) as bar:
+    with tqdm(total=len(todo), desc="plane grid points", disable=not progress,
+              leave=False) as bar:
         for i, j in todo:
             with torch.no_grad():
                 values = evaluate_grid_point(model, basis, curve.split, float(axis[i]),
-                                             float(axis[j]), train, test)
+                                             float(axis[j]), train, test, loss_fn=loss_fn)
             sink.write((i, j), **values)
             bar.update(1)
     return len(todo)

@@ -23,7 +23,7 @@ from landscape.distributed.context import (
     init_from_env,
 )
 from landscape.distributed.data_parallel import DataParallel
-from landscape.distributed.grid import fill_round_robin, plane_distributed
+from landscape.distributed.grid import PointRun, fill_round_robin
 from landscape.distributed.hessian import DistributedHessian
 from landscape.distributed.shard import ShardedBatches, round_robin, shard_evalset, shard_range
 from landscape.distributed.store import CollectiveStore
@@ -34,6 +34,7 @@ __all__ = [
     "DataParallel",
     "DistContext",
     "DistributedHessian",
+    "PointRun",
     "ShardedBatches",
     "all_gather_objects",
     "all_reduce_",
@@ -45,7 +46,6 @@ __all__ = [
     "fill_round_robin",
     "init_from_env",
     "map_round_robin",
-    "plane_distributed",
     "reduce_gradients_",
     "round_robin",
     "shard_evalset",

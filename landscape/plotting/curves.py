@@ -1,9 +1,10 @@
-"""Mode-connectivity figures like seed 004 Fig. 5 (drawn from cached results, never computed).
+"""Mode-connectivity figures like Chao et al. 2020, Fig. 5 (drawn from results, never computed).
 
 Top: contours over the plane through the bends of train loss and of test error, with
 log-spaced levels (Garipov et al. 2018's recipe: levels ``min + exp(log_alpha + k * gamma)``,
 so the low-loss valley gets most of the contours), the bends and the curve drawn on top.
-Bottom: loss and error along ``t`` for the curve and the straight line.
+Bottom: loss and error along ``t`` for the curve and the straight line. Errors arrive as
+fractions and are drawn in percent.
 """
 
 from __future__ import annotations
@@ -47,11 +48,14 @@ def plot_plane_panel(ax: Any, plane: Mapping[str, Any], field: str, *, title: st
     """Draw one field of a plane result on ``ax``; returns the filled contour set.
 
     Coordinates are distances in weight space (``alpha * dx``, ``beta * dy``), so the plane is
-    drawn to scale; the bends are black dots and the curve a dashed line.
+    drawn to scale; the bends are black dots and the curve a dashed line. An ``*_error``
+    field (a fraction) is drawn in percent.
     """
     x = np.asarray(plane["alpha"]) * plane["dx"]
     y = np.asarray(plane["beta"]) * plane["dy"]
     z = np.asarray(plane[field], dtype=np.float64).T  # stored [alpha, beta]; contour wants [y, x]
+    if field.endswith("_error"):
+        z = 100.0 * z
     levels = log_levels(z, n=n_levels)
     import matplotlib.pyplot as plt
 
@@ -69,7 +73,7 @@ def plot_plane_panel(ax: Any, plane: Mapping[str, Any], field: str, *, title: st
 
 
 def plot_plane(plane: Mapping[str, Any], path: str | Path | None = None):
-    """Seed 004 Fig. 5 top: train loss and test error over the plane. Returns the figure."""
+    """Chao et al. 2020, Fig. 5 top: train loss and test error over the plane; the figure."""
     fig, axes = new_figure(2, 1, width=4.6, height=4.0)
     plot_plane_panel(axes[0, 0], plane, "train_loss", title="train loss")
     plot_plane_panel(axes[0, 1], plane, "test_error", title="test error (%)")
@@ -79,7 +83,7 @@ def plot_plane(plane: Mapping[str, Any], path: str | Path | None = None):
 
 
 def plot_along(along: Mapping[str, Any], path: str | Path | None = None):
-    """Seed 004 Fig. 5 bottom: loss and error along ``t`` for the curve and the line."""
+    """Chao et al. 2020, Fig. 5 bottom: loss and error (percent) along ``t``, curve and line."""
     fig, axes = new_figure(2, 1)
     t = np.asarray(along["t"])
     styles = {"curve": "-", "line": "--"}
@@ -90,9 +94,11 @@ def plot_along(along: Mapping[str, Any], path: str | Path | None = None):
         axes[0, 0].plot(t, r["train_loss"], style, color="C0", label=f"{part}: train")
         if "test_loss" in r:
             axes[0, 0].plot(t, r["test_loss"], style, color="C3", label=f"{part}: test")
-        axes[0, 1].plot(t, r["train_error"], style, color="C0", label=f"{part}: train")
+        axes[0, 1].plot(t, 100.0 * np.asarray(r["train_error"]), style, color="C0",
+                        label=f"{part}: train")
         if "test_error" in r:
-            axes[0, 1].plot(t, r["test_error"], style, color="C3", label=f"{part}: test")
+            axes[0, 1].plot(t, 100.0 * np.asarray(r["test_error"]), style, color="C3",
+                            label=f"{part}: test")
     for ax, name in zip(axes[0], ("loss", "error (%)")):
         ax.set_xlabel("t")
         ax.set_ylabel(name)

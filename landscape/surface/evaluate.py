@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from landscape._types import ParamDict
-from landscape.curves.bn import recalibrate_bn
+from landscape.evaluation import recalibrate_bn
 from landscape.surface._shared import (
     InputLayerShare,
     activation_bytes_per_sample,

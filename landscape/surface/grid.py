@@ -3,7 +3,7 @@
 The grid is ``NX`` points over ``[XMIN, XMAX]`` (a line) or ``NX x NY`` points over
 ``[XMIN, XMAX] x [YMIN, YMAX]`` (a plane), equally spaced, endpoints included; point
 ``(i, j)`` is ``w(x_i, y_j) = origin + x_i d_1 + y_j d_2``. :func:`run_surface` evaluates the
-points of any subset of indices that a sink (:class:`landscape.curves.GridSink`: a ``done``
+points of any subset of indices that a sink (:class:`landscape.evaluation.GridSink`: a ``done``
 mask and ``write(index, **values)``) does not hold yet, ``points_per_pass`` at a time, and
 writes each point as soon as its pass ends: an interrupted grid loses at most the pass in
 flight and a rerun computes only what is missing; disjoint index sets spread one grid over
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from landscape.curves.plane import GridSink
+from landscape.evaluation import GridSink
 from landscape.surface.directions import SurfaceDirections
 from landscape.surface.evaluate import SurfaceEvaluator
 

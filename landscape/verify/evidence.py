@@ -17,9 +17,14 @@ import torch
 
 from landscape.checkpoint import checkpoint_digest, load_checkpoint
 from landscape.curvature.analysis import hessian_topk
-from landscape.curves import CurveFitConfig, LoadedCurve, fit_curve, load_curve
-from landscape.curves.results import along_cached
 from landscape.data import EvalSet, dataset_from_config
+from landscape.experiment.curves import (
+    CurveFitConfig,
+    LoadedCurve,
+    along_cached,
+    fit_curve_run,
+    load_curve,
+)
 from landscape.experiment.projection import projection_over_epochs
 from landscape.experiment.runs import check_roles, check_same_experiment, final_epoch
 from landscape.experiment.subject import DataOptions
@@ -27,10 +32,7 @@ from landscape.rundir import RunDir
 from landscape.store import Store
 from landscape.verify.judgement import Thresholds, judge
 
-__all__ = ["PERCENT", "connectivity", "default_curve_dir", "verify"]
-
-PERCENT = 100.0
-""":func:`landscape.curves.evaluate_along` reports errors in percent; divided by this here."""
+__all__ = ["connectivity", "default_curve_dir", "verify"]
 
 
 def default_curve_dir(start_run: str | Path, end_run: str | Path) -> Path:
@@ -107,8 +109,9 @@ def _curve(plan: _CurvePlan, *, dataset: Any, fit: CurveFitConfig, device: torch
     """The planned curve: loaded when complete, else fitted (or its fit resumed)."""
     if plan.complete:
         return load_curve(plan.folder, device=device)
-    return fit_curve(plan.start, plan.end, plan.folder, dataset=dataset, config=fit,
-                     device=device, resume=RunDir(plan.folder).exists(), progress=progress)
+    return fit_curve_run(plan.start, plan.end, plan.folder, dataset=dataset, config=fit,
+                         device=device, resume=RunDir(plan.folder).exists(),
+                         progress=progress)
 
 
 def connectivity(
@@ -130,7 +133,7 @@ def connectivity(
         values = along[part]
         out[f"{part}_barrier"] = float(values["barrier"])
         out[f"{part}_train_loss"] = [float(v) for v in values["train_loss"]]
-        out[f"{part}_test_error"] = [float(v) / PERCENT for v in values["test_error"]]
+        out[f"{part}_test_error"] = [float(v) for v in values["test_error"]]
     return out
 
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from landscape.checkpoint import CheckpointError
 from landscape.curves import Curve, bernstein, chain_weights, curve_forward
+from landscape.params import IncompatibleParameters
 from landscape.testing.curves import naive_bezier_point
 
 TS = [0.0, 1e-9, 0.1, 0.25, 1 / 3, 0.5, 0.77, 0.999, 1.0]
@@ -169,7 +169,7 @@ def test_chain_curve_passes_through_its_bend():
 def test_curve_rejects_mismatched_endpoints_and_bad_options():
     a, b = _params(0), _params(1)
     b["a.bias"] = torch.zeros(5, dtype=torch.float64)
-    with pytest.raises(CheckpointError, match=r"'a.bias' of shape \(5,\)"):
+    with pytest.raises(IncompatibleParameters, match=r"'a.bias' of shape \(5,\)"):
         Curve(a, b)
     with pytest.raises(ValueError, match="kind must be one of"):
         Curve(a, a, kind="spline")

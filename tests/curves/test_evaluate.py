@@ -1,22 +1,15 @@
-"""Evaluation along t: endpoints reproduce their models, batching-independent metrics."""
+"""Evaluation along t: endpoints reproduce their models, errors as fractions, any batches."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
 
 from landscape.checkpoint import load_checkpoint
-from landscape.curves import (
-    Curve,
-    barrier,
-    curve_forward,
-    evaluate_along,
-    evaluate_loss_error,
-    recalibrate_bn,
-)
-from landscape.data import EvalSet
+from landscape.curves import Curve, barrier, evaluate_along
+from landscape.evaluation import evaluate_loss_error, forward_at, recalibrate_bn
 
 
 def _curve(paths):
@@ -41,24 +34,8 @@ def test_curve_endpoints_reproduce_endpoint_models_after_recalibration(bn_endpoi
             want = endpoint(x)
         model = ckpt.build_model().double().eval()
         params = curve.point(t)
-        got = curve_forward(model, params, x, recalibrate_bn(model, params, train))
+        got = forward_at(model, params, x, recalibrate_bn(model, params, train))
         assert torch.equal(got, want)
-
-
-def test_loss_and_error_do_not_depend_on_batching(bn_endpoints, tiny_data):
-    ckpt = load_checkpoint(bn_endpoints[0])
-    model = ckpt.build_model().double()
-    params = ckpt.parameters()
-    whole = EvalSet(tiny_data, "test", batch_size=1000, dtype=torch.float64)
-    split = EvalSet(tiny_data, "test", batch_size=7, dtype=torch.float64)
-    loss, err = evaluate_loss_error(model, params, split)
-    model.eval()
-    with torch.no_grad():
-        out = model(whole.x)
-    assert loss == pytest.approx(float(F.cross_entropy(out, whole.y)), rel=1e-12)
-    assert err == pytest.approx(100.0 * float((out.argmax(1) != whole.y).double().mean()))
-    with pytest.raises(ValueError, match="empty data set"):
-        evaluate_loss_error(model, params, [])
 
 
 def test_barrier_definition():
@@ -91,3 +68,30 @@ def test_evaluate_along_reports_curve_and_line(bn_endpoints, tiny_sets):
     assert res["curve"]["length"] > res["line"]["length"]
     with pytest.raises(ValueError, match="points must be an integer >= 2"):
         evaluate_along(curve, None, train, test, points=1)
+
+
+def test_errors_are_fractions_and_a_dataloader_gives_the_evalset_values(bn_endpoints, tiny_sets):
+    train, test = tiny_sets
+    curve, a, _ = _curve(bn_endpoints)
+    model = a.build_model().double()
+    res = evaluate_along(curve, model, train, test, points=3)
+    x, y = torch.cat([b[0] for b in train]), torch.cat([b[1] for b in train])
+    # a DataLoader of the same batches for training (the BatchNorm pass of a network with two
+    # BatchNorm layers depends on the batches: the second sees batch-normalised inputs)
+    loader = DataLoader(TensorDataset(x, y), batch_size=25)
+    tx, ty = torch.cat([b[0] for b in test]), torch.cat([b[1] for b in test])
+    res2 = evaluate_along(curve, model, loader, [(tx, ty)], points=3)  # test: one batch
+    for part in ("curve", "line"):
+        for key in ("train_error", "test_error"):
+            assert ((res[part][key] >= 0) & (res[part][key] <= 1)).all()
+            # exact: counts of the same samples at the same weights, divided once
+            np.testing.assert_array_equal(res[part][key], res2[part][key])
+        # exact: the same batches through the same kernels
+        np.testing.assert_array_equal(res2[part]["train_loss"], res[part]["train_loss"])
+        # float64 sums over another partition of the test set: 30 roundings at most
+        np.testing.assert_allclose(res2[part]["test_loss"], res[part]["test_loss"],
+                                   rtol=30 * 2.3e-16)
+    # t = 0 is the start: its error is the start's error with its own statistics
+    params = curve.point(0.0)
+    want = evaluate_loss_error(model, params, test, buffers=recalibrate_bn(model, params, train))
+    assert res["curve"]["test_error"][0] == want[1]

@@ -10,13 +10,13 @@ from landscape.checkpoint import load_checkpoint
 from landscape.curves import (
     PLANE_FIELDS,
     Curve,
-    MemoryGrid,
-    evaluate_weights,
     grid_axis,
     plane_basis,
+    plane_grid,
     plane_layout,
     run_grid,
 )
+from landscape.evaluation import evaluate_weights
 
 
 def _random_curve(degree=2, p=50, seed=0):
@@ -68,11 +68,11 @@ def test_grid_is_resumable_and_equals_direct_evaluation(bn_endpoints, tiny_sets)
     with torch.no_grad():
         curve.middle[0].add_(0.1)
     model = a.build_model().double()
-    full = MemoryGrid((3, 3))
+    full = plane_grid(3)
     assert run_grid(curve, model, train, test, full, grid=3, margin=0.5) == 9
     assert full.complete
     # interrupted after three points, then resumed: only the rest is computed, same values
-    part = MemoryGrid((3, 3))
+    part = plane_grid(3)
     assert run_grid(curve, model, train, test, part, grid=3, margin=0.5,
                     indices=[(0, 0), (2, 1), (1, 2)]) == 3
     assert int(part.done.sum()) == 3
@@ -86,4 +86,4 @@ def test_grid_is_resumable_and_equals_direct_evaluation(bn_endpoints, tiny_sets)
     assert full["train_loss"][1, 0] == pytest.approx(want["train_loss"], rel=1e-12)
     assert full["test_error"][1, 0] == pytest.approx(want["test_error"])
     with pytest.raises(ValueError, match="expected \\(4, 4\\)"):
-        run_grid(curve, model, train, test, MemoryGrid((3, 3)), grid=4)
+        run_grid(curve, model, train, test, plane_grid(3), grid=4)

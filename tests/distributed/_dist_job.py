@@ -20,11 +20,14 @@ from dist_helpers import FIT, GRID, curve_dataset, eval_sets, hvp_problem, train
 
 from landscape.cli import main as cli_main  # noqa: E402
 from landscape.curvature import lanczos  # noqa: E402
-from landscape.curves import fit_curve, load_curve  # noqa: E402
 from landscape.distributed import (  # noqa: E402
     DistributedHessian,
     destroy,
     init_from_env,
+)
+from landscape.experiment.curves import (  # noqa: E402
+    fit_curve_run,
+    load_curve,
     plane_distributed,
 )
 from landscape.store import Store  # noqa: E402
@@ -55,8 +58,8 @@ def main(root: Path) -> None:
         train(train_config(2), root / "run", progress=False, on_step=stop)
     train(train_config(2), root / "run", resume=True, progress=False)
 
-    fit_curve(root / "end1.pt", root / "end2.pt", root / "curve_dist", dataset=curve_dataset(),
-              config=FIT)
+    fit_curve_run(root / "end1.pt", root / "end2.pt", root / "curve_dist",
+                  dataset=curve_dataset(), config=FIT)
 
     loaded = load_curve(root / "curve_single")
     train_set, test_set = eval_sets(loaded.dataset())

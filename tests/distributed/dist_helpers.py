@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 
 from landscape.checkpoint import save_checkpoint
-from landscape.curves import CurveFitConfig
 from landscape.data import EvalSet, get_dataset
+from landscape.experiment.curves import CurveFitConfig
 from landscape.models import create_model
 from landscape.train import TrainConfig
 

@@ -118,12 +118,13 @@ def test_distributed_hessian_in_one_process_is_the_hessian():
 def test_single_process_curve_hooks_are_the_plain_computations(tmp_path, fresh_context):
     from dist_helpers import FIT, curve_dataset, eval_sets, make_endpoints
 
-    from landscape.curves import evaluate_along, fit_curve, plane_cached
-    from landscape.distributed import map_round_robin, plane_distributed
+    from landscape.curves import evaluate_along
+    from landscape.distributed import map_round_robin
+    from landscape.experiment.curves import fit_curve_run, plane_cached, plane_distributed
     from landscape.store import Store
 
     start, end = make_endpoints(tmp_path)
-    loaded = fit_curve(start, end, tmp_path / "curve", dataset=curve_dataset(), config=FIT)
+    loaded = fit_curve_run(start, end, tmp_path / "curve", dataset=curve_dataset(), config=FIT)
     train_set, test_set = eval_sets(loaded.dataset())
     plain = evaluate_along(loaded.curve, loaded.model, train_set, test_set, points=3)
     hooked = evaluate_along(loaded.curve, loaded.model, train_set, test_set, points=3,

@@ -29,15 +29,8 @@ from dist_helpers import (
 
 from landscape.checkpoint import load_checkpoint
 from landscape.curvature import HessianOperator, lanczos
-from landscape.curves import (
-    PLANE_FIELDS,
-    evaluate_along,
-    fit_curve,
-    load_curve,
-    plane_cached,
-    plane_partial,
-    run_grid,
-)
+from landscape.curves import PLANE_FIELDS, evaluate_along, run_grid
+from landscape.experiment.curves import fit_curve_run, load_curve, plane_cached, plane_partial
 from landscape.store import Store
 from landscape.testing import dense_hessian
 from landscape.train import train
@@ -51,7 +44,7 @@ def job(tmp_path_factory):
     """Prepare endpoints, a fitted curve and a half-done grid; run the 2-rank job once."""
     root = tmp_path_factory.mktemp("dist")
     start, end = make_endpoints(root)
-    fit_curve(start, end, root / "curve_single", dataset=curve_dataset(), config=FIT)
+    fit_curve_run(start, end, root / "curve_single", dataset=curve_dataset(), config=FIT)
     loaded = load_curve(root / "curve_single")
     train_set, test_set = eval_sets(loaded.dataset())
     part = plane_partial(Store(root / "store"), loaded, train_set, test_set, grid=GRID)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from surface_helpers import params_of, tiny_mlp
 
-from landscape.curves import MemoryGrid
+from landscape.evaluation import MemoryGrid
 from landscape.surface import (
     SurfaceEvaluator,
     points_directions,

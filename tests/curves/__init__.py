@@ -1,0 +1,1 @@
+"""Tests of landscape.curves (a package: its module names repeat those of other test folders)."""
