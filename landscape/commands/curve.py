@@ -1,13 +1,13 @@
-"""``landscape curve fit|eval|plane``: mode connectivity (Garipov et al. 2018) from the shell.
+"""landscape curve fit|eval|plane: mode connectivity (Garipov et al. 2018) from the shell.
 
-``curve fit A B --out DIR`` fits a quadratic Bezier curve (or a chain) of low loss between two
+'curve fit A B --out DIR' fits a quadratic Bezier curve (or a chain) of low loss between two
 networks into a resumable run directory. A and B are landscape checkpoints, run directories
-(``--start-epoch``/``--end-epoch``), or your own weights (plain state_dict ``.pt``/``.pth`` or
-``.safetensors``) with the model named by ``--model``/``--model-file`` (both endpoints share
-the model and the data flags). ``curve eval DIR`` gives the loss and error along the curve and
-along the straight line (barriers as in Garipov et al. 2018); ``curve plane DIR`` the loss and
+(--start-epoch/--end-epoch), or your own weights (a plain state_dict .pt/.pth or a
+.safetensors file) with the model named by --model or --model-file (both endpoints share the
+model and the data flags). 'curve eval DIR' gives the loss and error along the curve and along
+the straight line, and their barriers (Garipov et al. 2018); 'curve plane DIR' the loss and
 error over the plane through the bends (Chao et al. 2020, Fig. 5). Results are cached in the
-result store; errors are fractions in ``--json``, percent in printed text.
+result store; errors are fractions in --json, percent in the printed text and the figures.
 """
 
 from __future__ import annotations
