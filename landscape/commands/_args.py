@@ -139,8 +139,9 @@ def store_path(args_store: str | None, near: str | Path | None = None) -> Path:
     """The store directory: ``--store``, else ``$LANDSCAPE_STORE``, else beside ``near``.
 
     Beside ``near``: runs side by side share one store (``runs/sgd`` and
-    ``runs/grda/epoch_0010.pt`` both map to ``runs/store``); a weights file outside a run
-    gets a ``store`` directory beside it; with nothing near, ``./store``.
+    ``runs/grda/epoch_0010.pt`` both map to ``runs/store``, also for a landscape checkpoint
+    copied out of its run); a plain weights file (state_dict, safetensors) gets a ``store``
+    directory beside it; with nothing near, ``./store``.
     """
     from landscape.store import default_store_path
 
@@ -152,7 +153,10 @@ def store_path(args_store: str | None, near: str | Path | None = None) -> Path:
         return Path("store")
     near = Path(near)
     if near.is_file() and not (near.parent / "config.json").is_file():
-        return near.parent / "store"  # a weights file of the user's, not a run's checkpoint
+        from landscape.checkpoint import is_landscape_checkpoint
+
+        if not is_landscape_checkpoint(near):
+            return near.parent / "store"  # the user's own weights file, not a checkpoint
     return default_store_path(near)
 
 
