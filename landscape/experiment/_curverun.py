@@ -191,8 +191,9 @@ def resolve_endpoint(target: Subject | str | Path, *, dataset: Dataset | None,
     if isinstance(target, Subject):
         return target
     if dtype is None:
-        ckpt = load_checkpoint(target if Path(target).is_file()
-                               else RunDir(target).checkpoint_path(RunDir(target).epochs()[-1]))
+        from landscape.rundir import resolve_checkpoint
+
+        ckpt = load_checkpoint(resolve_checkpoint(target))
         dtype = next(iter(ckpt.parameters().values())).dtype
     opts = DataOptions(dataset=dataset.name if dataset is not None else None,
                        options=dict(dataset.options) if dataset is not None else {},
