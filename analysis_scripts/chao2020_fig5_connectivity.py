@@ -6,10 +6,10 @@
 
 from pathlib import Path
 
-from _common import parser, store, subject
+from _common import parser, store
 
-from landscape.curves import load_curve
-from landscape.curves.results import along_cached, plane_cached
+from landscape.devices import resolve_device
+from landscape.experiment.curves import along_cached, load_curve, plane_cached
 from landscape.plotting import plot_along, plot_plane, save_figure
 
 if __name__ == "__main__":
@@ -19,13 +19,11 @@ if __name__ == "__main__":
     p.add_argument("--margin", type=float, default=0.2)
     p.add_argument("--points", type=int, default=61)
     args = p.parse_args()
-    start = load_curve(args.curve).config["endpoints"]["start"]["path"]
-    s, cache = subject(args, start, splits=("train", "test")), store(args, start)
-    curve = load_curve(args.curve, device=s.device)
-    train, test = s.split("train"), s.split("test")
-    along = along_cached(cache, curve, train, test, points=args.points, progress=True)
-    plane = plane_cached(cache, curve, train, test, grid=args.grid, margin=args.margin,
-                         progress=True)
+    curve = load_curve(args.curve, device=resolve_device(args.device),
+                       batch_size=args.batch_size)
+    cache = store(args, curve.config["endpoints"]["start"]["path"])
+    along = along_cached(cache, curve, points=args.points, progress=True)
+    plane = plane_cached(cache, curve, grid=args.grid, margin=args.margin, progress=True)
     name, out = Path(args.curve).name, Path(args.out)
     print(save_figure(plot_plane(plane), out / f"chao2020_fig5_plane_{name}.png"))
     print(save_figure(plot_along(along.read_all()), out / f"chao2020_fig5_along_{name}.png"))
