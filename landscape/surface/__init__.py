@@ -13,8 +13,7 @@ from landscape.surface.evaluate import (
     BN_MODES,
     STRATEGIES,
     SurfaceEvaluator,
-    cross_entropy_per_sample,
-    evaluate_point,
+    cross_entropy,
     top1_wrong,
 )
 from landscape.surface.filternorm import NORMS, bn_bias_names, random_directions
@@ -29,9 +28,8 @@ __all__ = [
     "SurfaceDirections",
     "SurfaceEvaluator",
     "bn_bias_names",
-    "cross_entropy_per_sample",
+    "cross_entropy",
     "eigen_directions",
-    "evaluate_point",
     "minima_directions",
     "pca_directions",
     "points_directions",

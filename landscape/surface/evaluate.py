@@ -3,13 +3,16 @@
 At each point ``w(c) = origin + sum_i c_i d_i`` (summed in float64, then cast to the model's
 dtype) the model is evaluated in eval mode on the training data (and the test data):
 
-    loss  = (1/N) sum_n loss_fn(f(x_n; w(c)), y_n)   (per-sample values summed in float64),
-    error = (1/N) sum_n [argmax f(x_n; w(c)) != y_n]  (a fraction, not percent),
+    loss  = (1/N) sum_b n_b loss_fn(f(x_b; w(c)), y_b)   (batch means on float64 outputs,
+                                                        weighted and summed in float64),
+    error = (1/N) sum_n [argmax f(x_n; w(c)) != y_n]      (a fraction, not percent),
 
-so neither depends on how the data are batched. BatchNorm either keeps the origin's running
-statistics (``bn="keep"``, Li et al. 2018) or gets the exact statistics of every point
-(``bn="recalibrate"``: :func:`landscape.curves.recalibrate_bn`, one pass over the training
-data per point, as curves do; the evaluation passes are then shared).
+so neither depends on how the data are batched (beyond float64 rounding); ``loss_fn(outputs,
+targets)`` returns the mean loss over a batch, as everywhere in the suite. BatchNorm either
+keeps the origin's running statistics (``bn="keep"``, Li et al. 2018) or gets the exact
+statistics of every point (``bn="recalibrate"``: :func:`landscape.evaluation.recalibrate_bn`,
+one pass over the training data per point, as curves do; the evaluation passes are then
+shared).
 
 Speed: :class:`SurfaceEvaluator` evaluates K points per pass over the data (K from a memory
 budget), so every batch is read and moved once for K points, and the network's input layer
@@ -18,13 +21,15 @@ run either one after the other on each batch (``strategy="loop"``: each point's 
 bitwise those of evaluating it alone, whatever K and whichever points share its pass) or as
 one ``torch.func.vmap`` over ``functional_call`` with stacked parameters (``"vmap"``: fewer,
 larger kernels, which pays on a GPU; different kernels, so equal to the loop up to rounding).
-:func:`evaluate_point` is the plain reference: one point, the model's own forward.
+The plain reference is :func:`landscape.evaluation.evaluate_loss_error` (one point, the
+model's own forward; :func:`landscape.evaluation.evaluate_weights` with BatchNorm
+recalibration).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -45,8 +50,7 @@ __all__ = [
     "BN_MODES",
     "STRATEGIES",
     "SurfaceEvaluator",
-    "cross_entropy_per_sample",
-    "evaluate_point",
+    "cross_entropy",
     "top1_wrong",
 ]
 
@@ -56,20 +60,19 @@ Batches = Iterable[tuple[Tensor, Tensor]]
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
 
-def cross_entropy_per_sample(outputs: Tensor, targets: Tensor) -> Tensor:
-    """Cross-entropy ``logsumexp(z) - z_y`` of every sample, in float64 (the default loss).
+def cross_entropy(outputs: Tensor, targets: Tensor) -> Tensor:
+    """Mean cross-entropy ``mean_n (logsumexp(z_n) - z_{n, y_n})`` (the default ``loss_fn``).
 
-    Equal to ``F.cross_entropy(z.double(), y, reduction="none")`` up to rounding, and several
-    times faster on CPU for a few classes (``log_softmax`` has a slow path there).
+    ``F.cross_entropy`` up to rounding, and several times faster on CPU for a few classes
+    (``log_softmax`` takes a slow path there); computed in the outputs' dtype (float64 here).
 
-    >>> z = torch.tensor([[0.0, 0.0], [3.0, 1.0]])
-    >>> cross_entropy_per_sample(z, torch.tensor([0, 1])).tolist() == (
-    ...     torch.nn.functional.cross_entropy(z.double(), torch.tensor([0, 1]), reduction="none")
-    ...     ).tolist()
+    >>> z = torch.tensor([[0.0, 0.0], [3.0, 1.0]], dtype=torch.float64)
+    >>> y = torch.tensor([0, 1])
+    >>> abs(float(cross_entropy(z, y) - torch.nn.functional.cross_entropy(z, y))) < 1e-15
     True
     """
-    z = outputs.double()
-    return torch.logsumexp(z, -1) - z.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    return (torch.logsumexp(outputs, -1)
+            - outputs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)).mean()
 
 
 def top1_wrong(outputs: Tensor, targets: Tensor) -> Tensor:
@@ -85,78 +88,32 @@ def _pieces(x: Tensor, y: Tensor, max_batch: int | None) -> Iterator[tuple[Tenso
 
 
 class _Sums:
-    """Per-point running sums of one pass: loss (float64), errors, samples."""
+    """Per-point running sums of one pass (float64 on the device: one sync at the end)."""
 
     def __init__(self, k: int, loss_fn: LossFn, error_fn: LossFn | None) -> None:
-        self.loss = [0.0] * k
-        self.wrong = [0.0] * k
+        self.loss: list[Tensor | float] = [0.0] * k
+        self.wrong: list[Tensor | float] = [0.0] * k
         self.n = 0
         self.loss_fn, self.error_fn = loss_fn, error_fn
 
     def add(self, k: int, out: Tensor, y: Tensor) -> None:
-        values = self.loss_fn(out, y)
-        if values.dim() != 1 or values.shape[0] != y.shape[0]:
+        value = self.loss_fn(out.double(), y)
+        if value.dim() != 0:
             raise TypeError(
-                f"loss_fn must return one loss per sample (shape [{y.shape[0]}]), got shape "
-                f"{tuple(values.shape)}: use reduction='none'"
+                f"loss_fn must return the mean loss over the batch (a scalar), got shape "
+                f"{tuple(value.shape)}: use reduction='mean'"
             )
-        self.loss[k] += float(values.double().sum())
+        self.loss[k] = self.loss[k] + value.double() * int(y.shape[0])
         if self.error_fn is not None:
-            self.wrong[k] += float(self.error_fn(out, y).double().sum())
+            self.wrong[k] = self.wrong[k] + self.error_fn(out, y).double().sum()
 
     def result(self, k: int, split: str) -> dict[str, float]:
         if self.n == 0:
             raise ValueError(f"the {split} data are empty: pass at least one (x, y) batch")
-        out = {f"{split}_loss": self.loss[k] / self.n}
+        out = {f"{split}_loss": float(self.loss[k]) / self.n}
         if self.error_fn is not None:
-            out[f"{split}_error"] = self.wrong[k] / self.n
+            out[f"{split}_error"] = float(self.wrong[k]) / self.n
         return out
-
-
-@torch.no_grad()
-def evaluate_point(
-    model: nn.Module,
-    params: Mapping[str, Tensor],
-    train: Batches,
-    test: Batches | None = None,
-    *,
-    bn: str = "keep",
-    bn_data: Batches | None = None,
-    loss_fn: LossFn = cross_entropy_per_sample,
-    error_fn: LossFn | None = top1_wrong,
-) -> dict[str, float]:
-    """Loss and error at one weight vector with the model's own forward (the reference).
-
-    Args:
-        model: the network; ``params`` replace its parameters (missing names: its own).
-        params: the weights, ``name -> tensor``.
-        train: training batches ``(x, y)`` (any re-iterable, a ``DataLoader`` included).
-        test: test batches, or ``None``.
-        bn: ``"keep"`` (the model's running statistics) or ``"recalibrate"``.
-        bn_data: data of the BatchNorm pass (default: ``train``).
-        loss_fn: ``(outputs, targets) -> per-sample losses``.
-        error_fn: ``(outputs, targets) -> per-sample 0/1 errors``, or ``None``.
-
-    Returns:
-        ``train_loss``, ``train_error`` (and ``test_loss``, ``test_error``); fractions.
-
-    """
-    _check_bn(bn)
-    device = next(iter(params.values())).device
-    buffers = recalibrate_bn(model, params, bn_data if bn_data is not None else train) if (
-        bn == "recalibrate") else {}
-    out: dict[str, float] = {}
-    with _eval_mode(model):
-        for split, data in (("train", train), ("test", test)):
-            if data is None:
-                continue
-            sums = _Sums(1, loss_fn, error_fn)
-            for x, y in data:
-                x, y = x.to(device), y.to(device)
-                sums.n += int(y.shape[0])
-                sums.add(0, functional_call(model, (dict(params), buffers), (x,)), y)
-            out.update(sums.result(0, split))
-    return out
 
 
 @contextlib.contextmanager
@@ -185,8 +142,8 @@ class SurfaceEvaluator:
         test: test batches, or ``None`` (no test fields).
         bn: ``"keep"`` or ``"recalibrate"``.
         bn_data: data of the BatchNorm pass (default: ``train``).
-        loss_fn: ``(outputs, targets) -> per-sample losses`` (default: cross-entropy in
-            float64).
+        loss_fn: ``(outputs, targets) -> mean loss over the batch``, given float64 outputs
+            (default: cross-entropy).
         error_fn: ``(outputs, targets) -> per-sample 0/1 errors`` (default: top-1), or
             ``None`` for no error fields.
         memory_budget: bytes for the points of one pass (their parameters, and their
@@ -199,8 +156,18 @@ class SurfaceEvaluator:
             combining the ``1 + ndim`` products costs as much as the layer), ``True``
             whenever it can be shared, ``False`` never.
         max_batch: split data batches into pieces of at most this many samples for the
-            evaluation passes (eval mode: the values do not depend on it; the BatchNorm pass
-            keeps the data's batches).
+            evaluation passes (eval mode: the values do not depend on it beyond rounding; the
+            BatchNorm pass keeps the data's batches).
+
+    >>> net = nn.Linear(1, 1, bias=False)       # f(x) = w x, the loss (w x - 0)^2 at x = 1
+    >>> w = {"weight": torch.zeros(1, 1)}
+    >>> d = {"weight": torch.ones(1, 1, dtype=torch.float64)}
+    >>> line = SurfaceDirections((d,), w, {"method": "example"}, ("w",))
+    >>> data = [(torch.ones(4, 1), torch.zeros(4, 1))]
+    >>> ev = SurfaceEvaluator(net, line, data, loss_fn=lambda z, y: ((z - y) ** 2).mean(),
+    ...                       error_fn=None)
+    >>> ev.evaluate([[0.5], [2.0]])["train_loss"].tolist()
+    [0.25, 4.0]
 
     """
 
@@ -213,7 +180,7 @@ class SurfaceEvaluator:
         *,
         bn: str = "keep",
         bn_data: Batches | None = None,
-        loss_fn: LossFn = cross_entropy_per_sample,
+        loss_fn: LossFn = cross_entropy,
         error_fn: LossFn | None = top1_wrong,
         memory_budget: int = 2**29,
         points_per_pass: int | None = None,

@@ -7,20 +7,23 @@ from surface_helpers import loss_tolerance, params_of, tiny_mlp
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from landscape.curves import evaluate_weights, recalibrate_bn
 from landscape.data import EvalSet
-from landscape.surface import (
-    SurfaceDirections,
-    SurfaceEvaluator,
-    evaluate_point,
-    random_directions,
-)
+from landscape.evaluation import evaluate_loss_error, evaluate_weights, recalibrate_bn
+from landscape.surface import SurfaceDirections, SurfaceEvaluator, cross_entropy, random_directions
 
 COORDS = [[0.0, 0.0], [0.3, -0.2], [-1.0, 0.5], [0.7, 0.9], [1.5, -1.5]]
 
 
+def plain(model, params, train, bn="keep"):
+    """The reference: one point, the model's own forward (our default loss, for exactness)."""
+    if bn == "recalibrate":
+        return evaluate_weights(model, params, train, loss_fn=cross_entropy)
+    loss, error = evaluate_loss_error(model, params, train, loss_fn=cross_entropy)
+    return {"train_loss": loss, "train_error": error}
+
+
 def squared_error(outputs, targets):
-    return ((outputs - targets) ** 2).sum(-1)
+    return ((outputs - targets) ** 2).sum(-1).mean()
 
 
 def test_quadratic_model_surface_equals_the_closed_form():
@@ -79,7 +82,7 @@ def test_vmap_and_shared_layer_agree_with_the_plain_reference(tiny_data, dtype, 
         got = ev.evaluate(COORDS)
         for i, c in enumerate(COORDS):
             point = dirs.point(c)
-            ref = evaluate_point(model, point, train, bn=bn)
+            ref = plain(model, point, train, bn)
             # not bitwise: vmap batches the products into other kernels and the shared input
             # layer sums 1 + ndim products; both stay within the rounding bound of the exact
             # forward (surface_helpers.logit_error_bound), so they differ by at most twice it
@@ -111,13 +114,10 @@ def test_keep_and_recalibrate_differ_and_recalibrate_matches_curves(tiny_sets):
                              share_input_layer=False).evaluate(COORDS[1:3])
     assert np.all(np.abs(keep["train_loss"] - recal["train_loss"]) > 1e-3)
     for i, c in enumerate(COORDS[1:3]):
-        ref = evaluate_weights(model, dirs.point(c), train, test)
-        for field in ("train_loss", "test_loss"):
-            # not bitwise: curves sum the cross-entropy with reduction="sum", we sum the
-            # per-sample values: at most N float64 roundings of the largest loss apart
-            assert recal[field][i] == pytest.approx(ref[field], rel=60 * 2.3e-16)
-        for field in ("train_error", "test_error"):  # curves report percent
-            assert recal[field][i] == pytest.approx(ref[field] / 100, rel=1e-15)
+        ref = evaluate_weights(model, dirs.point(c), train, test, loss_fn=cross_entropy)
+        for field in recal:
+            # exact: the same statistics (recalibrate_bn), forward, loss and float64 sums
+            assert recal[field][i] == ref[field]
 
 
 def test_dataloader_input_and_memory_budget(tiny_data):
@@ -130,7 +130,7 @@ def test_dataloader_input_and_memory_budget(tiny_data):
     assert ev.points_per_pass == 3
     assert ev.shared_layer is None  # fan-in 8 < 16 * 2: not worth sharing ("auto")
     got = ev.evaluate(COORDS)
-    ref = evaluate_point(model, dirs.point(COORDS[2]), EvalSet.from_tensors(
+    ref = plain(model, dirs.point(COORDS[2]), EvalSet.from_tensors(
         x, tiny_data.train.labels, batch_size=16))
     assert got["train_loss"][2] == ref["train_loss"]  # exact: same kernels, same batches
     vm = SurfaceEvaluator(model, dirs, loader, memory_budget=3 * point_bytes, strategy="vmap")
@@ -147,8 +147,8 @@ def test_bad_settings_are_refused(tiny_sets):
         SurfaceEvaluator(model, dirs, train, strategy="fast")
     with pytest.raises(ValueError, match="points_per_pass must be a positive integer"):
         SurfaceEvaluator(model, dirs, train, points_per_pass=0)
-    with pytest.raises(TypeError, match="one loss per sample"):
-        SurfaceEvaluator(model, dirs, train, loss_fn=torch.nn.functional.cross_entropy
+    with pytest.raises(TypeError, match="the mean loss over the batch"):
+        SurfaceEvaluator(model, dirs, train, loss_fn=lambda z, y: (z - z).sum(-1)
                          ).evaluate([[0.0, 0.0]])
     with pytest.raises(ValueError, match="the train data are empty"):
         SurfaceEvaluator(model, dirs, [(torch.zeros(0, 8, dtype=torch.float64),
@@ -179,7 +179,7 @@ def test_shared_layer_is_found_only_where_it_is_the_data_s_layer():
     ev2 = SurfaceEvaluator(scaled, dirs2, data, share_input_layer=True)
     out = ev2.evaluate([[0.5, 0.5]])
     assert ev2.shared_layer is None
-    ref = evaluate_point(scaled, dirs2.point([0.5, 0.5]), data)
+    ref = plain(scaled, dirs2.point([0.5, 0.5]), data)
     assert out["train_loss"][0] == ref["train_loss"]  # exact: nothing shared, same kernels
 
 
@@ -190,5 +190,5 @@ def test_directions_without_a_model_origin_names(tiny_sets):
     d = {k: torch.ones_like(v, dtype=torch.float64) for k, v in params.items()}
     dirs = SurfaceDirections((d,), params, {"method": "ones"}, ("ones",))
     got = SurfaceEvaluator(model, dirs, train).evaluate([[0.0], [0.01]])
-    ref = evaluate_point(model, params, train)
+    ref = plain(model, params, train)
     assert got["train_loss"][0] == ref["train_loss"]  # exact: c = 0 is the origin, same path
