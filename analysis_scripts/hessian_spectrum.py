@@ -7,9 +7,8 @@ from pathlib import Path
 
 from _common import check_checkpoints, label, parser, store, subject
 
-from landscape.curvature.analysis import hessian_spectrum, hessian_topk
-from landscape.curvature.figures import plot_density, plot_topk
-from landscape.plotting import save_figure
+from landscape.experiment.curvature import hessian_spectrum, hessian_topk
+from landscape.plotting import plot_density, plot_topk, save_figure
 
 if __name__ == "__main__":
     p = parser(__doc__.splitlines()[0])
@@ -20,10 +19,9 @@ if __name__ == "__main__":
     args = p.parse_args()
     check_checkpoints(p, [args.run])
     s, cache = subject(args, args.run), store(args, args.run)
-    top = hessian_topk(cache, s.model, s.split("train"), inputs=s.inputs(), k=args.top_k,
-                       progress=True)
-    spec = hessian_spectrum(cache, s.model, s.split("train"), inputs=s.inputs(),
-                            num_probes=args.probes, num_steps=args.steps, progress=True)
+    top = hessian_topk(cache, s, k=args.top_k, progress=True)
+    spec = hessian_spectrum(cache, s, num_probes=args.probes, num_steps=args.steps,
+                            progress=True)
     print("top eigenvalues:", ", ".join(f"{v:.4g}" for v in top["eigenvalues"]))
     print(f"trace (Hutchinson): {spec['trace']:.4g}")
     out, name = Path(args.out), label(args.run)

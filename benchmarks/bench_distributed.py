@@ -38,11 +38,10 @@ def _time(fn, device):
 def _job(args):
     import torch.nn.functional as F
 
-    from landscape.curvature import HessianOperator
+    from landscape.curvature import DistributedHessian, HessianOperator
     from landscape.data import EvalSet
     from landscape.distributed import (
         DataParallel,
-        DistributedHessian,
         all_reduce_,
         barrier,
         context,

@@ -24,7 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "landscape.commands.features",
     "landscape.commands.curve",
     "landscape.commands.tradeoff",
-    "landscape.curvature.cli",
+    "landscape.commands.hessian",
     "landscape.commands.project",
     "landscape.commands.verify",
     "landscape.demo",

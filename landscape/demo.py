@@ -36,9 +36,8 @@ from landscape._cliutil import (
     show_progress,
 )
 from landscape._demo_text import format_demo
-from landscape.checkpoint import checkpoint_digest, load_checkpoint
-from landscape.curvature.analysis import hessian_spectrum
 from landscape.data import EvalSet, dataset_from_config
+from landscape.experiment.curvature import hessian_spectrum
 from landscape.experiment.curves import CurveFitConfig, along_cached, load_curve, plane_cached
 from landscape.experiment.features import feature_statistics_cached
 from landscape.experiment.subject import DataOptions, resolve_subject
@@ -243,10 +242,10 @@ def run_demo(
     sgd_final = RunDir(runs["sgd"]).checkpoint_path(p.epochs)
     with _stage(log, store, "spectrum", "SLQ spectral density and Hutchinson trace at the "
                 "SGD minimum") as st:
-        spectrum = hessian_spectrum(store, load_checkpoint(sgd_final).build_model(dev),
-                                    train_set, inputs={"checkpoint": checkpoint_digest(sgd_final)},
-                                    num_probes=p.slq_probes, num_steps=p.slq_steps,
-                                    trace_probes=p.trace_probes, progress=progress)
+        sgd_subject = resolve_subject(sgd_final, data=DataOptions(device=dev))
+        spectrum = hessian_spectrum(store, sgd_subject, num_probes=p.slq_probes,
+                                    num_steps=p.slq_steps, trace_probes=p.trace_probes,
+                                    progress=progress)
         st["result"] = f"trace {float(spectrum['trace']):.4g}"
 
     features = {}
@@ -277,9 +276,9 @@ def run_demo(
 
 
 def _figures(folder: Path, runs, reports, plane, along, spectrum, features) -> list[Path]:
-    from landscape.curvature.figures import plot_density
     from landscape.plotting import (
         plot_along,
+        plot_density,
         plot_plane,
         plot_projection,
         plot_report,

@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 import torch
 
-import landscape.curvature.analysis as curvature_analysis
 import landscape.demo as demo
+import landscape.experiment.curvature as curvature_analysis
 import landscape.experiment.curves as curve_results
 import landscape.experiment.features as features_mod
 import landscape.verify.evidence as evidence_mod
 from landscape.checkpoint import load_checkpoint, save_checkpoint
 from landscape.cli import main
-from landscape.curvature.analysis import hessian_topk
-from landscape.data import EvalSet, dataset_from_config
+from landscape.experiment.curvature import hessian_topk
+from landscape.experiment.subject import DataOptions, resolve_subject
 from landscape.rundir import RunDir
 from landscape.train import TrainConfig, train
 from landscape.verify import Thresholds, default_curve_dir, format_report, judge
@@ -376,11 +376,10 @@ def test_a_difference_along_the_sharpest_direction_fails_flat_directions(tiny, t
     from landscape.store import Store
 
     store = Store(tmp_path / "store")
-    data = EvalSet(dataset_from_config(sgd.read_config()), "train", batch_size=1000)
     for epoch in (1, 2):
-        ckpt = load_checkpoint(sgd.checkpoint_path(epoch))
-        model = ckpt.build_model()
-        top = hessian_topk(store, model, data, inputs={"checkpoint": ckpt.digest()}, k=3)
+        subject = resolve_subject(sgd.checkpoint_path(epoch), data=DataOptions())
+        model = subject.model
+        top = hessian_topk(store, subject, k=3)
         step = 0.05 * torch.as_tensor(top["eigenvectors"])[0]
         vector = torch.nn.utils.parameters_to_vector(model.parameters()).detach()
         torch.nn.utils.vector_to_parameters(vector + step, model.parameters())

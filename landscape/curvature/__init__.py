@@ -2,6 +2,7 @@
 
 from landscape.curvature.block import block_lanczos
 from landscape.curvature.density import SpectralDensity, gaussian_density, slq_density
+from landscape.curvature.distributed import DistributedHessian
 from landscape.curvature.hessian import METHODS, HessianOperator
 from landscape.curvature.lanczos import WHICH, EigenResult, default_tol, lanczos
 from landscape.curvature.operator import CurvatureOperator, eval_mode
@@ -11,6 +12,7 @@ __all__ = [
     "METHODS",
     "WHICH",
     "CurvatureOperator",
+    "DistributedHessian",
     "EigenResult",
     "HessianOperator",
     "SpectralDensity",

@@ -24,7 +24,6 @@ from landscape.distributed.context import (
 )
 from landscape.distributed.data_parallel import DataParallel
 from landscape.distributed.grid import PointRun, fill_round_robin
-from landscape.distributed.hessian import DistributedHessian
 from landscape.distributed.shard import ShardedBatches, round_robin, shard_evalset, shard_range
 from landscape.distributed.store import CollectiveStore
 
@@ -33,7 +32,6 @@ __all__ = [
     "CollectiveStore",
     "DataParallel",
     "DistContext",
-    "DistributedHessian",
     "PointRun",
     "ShardedBatches",
     "all_gather_objects",

@@ -24,10 +24,10 @@ import torch
 from tqdm.auto import tqdm
 
 from landscape.checkpoint import Checkpoint, check_comparable, checkpoint_digest, load_checkpoint
-from landscape.curvature.analysis import hessian_topk
 from landscape.experiment.cached import Analysis, cached
+from landscape.experiment.curvature import hessian_topk
 from landscape.experiment.runs import check_roles, check_same_experiment, common_epochs
-from landscape.experiment.subject import Batches, DataOptions, resolve_subject
+from landscape.experiment.subject import DataOptions, Subject, at_checkpoint, resolve_subject
 from landscape.params import params_to_vector
 from landscape.rundir import RunDir
 from landscape.stats import project, random_direction_shares
@@ -53,16 +53,14 @@ def _delta(a: Checkpoint, b: Path, names: tuple[str, str]) -> torch.Tensor:
     return params_to_vector(cb.parameters()).double() - params_to_vector(a.parameters()).double()
 
 
-def _epoch(store: Store, data: Batches, *, epoch: int, ckpts: dict[str, Path],
-           opts: DataOptions, top_k: int, tol: float, random_probes: int, progress: bool
-           ) -> dict[str, Any]:
+def _epoch(store: Store, subject: Subject, *, epoch: int, ckpts: dict[str, Path],
+           top_k: int, tol: float, random_probes: int, progress: bool) -> dict[str, Any]:
     """One epoch's projection (the eigenpairs come from the cached ``hessian.topk``)."""
-    device = torch.device(opts.device)
+    device = subject.device
     sgd = load_checkpoint(ckpts["sgd"])
     delta = _delta(sgd, ckpts["grda"], ("SGD", "gRDA")).to(device)  # checks shapes first
-    model = sgd.build_model(device).to(dtype=opts.dtype)
-    top = hessian_topk(store, model, data, inputs={"checkpoint": checkpoint_digest(ckpts["sgd"])},
-                       k=top_k, tol=tol, progress=progress)
+    top = hessian_topk(store, at_checkpoint(subject, ckpts["sgd"]), k=top_k, tol=tol,
+                       progress=progress)
     vectors = torch.as_tensor(top["eigenvectors"]).to(device)
     proj = project(vectors, delta)
     rand = random_direction_shares(
@@ -141,7 +139,7 @@ def projection_over_epochs(
         check_same_experiment(sgd_run, baseline, same_seed=False)
     opts = data or DataOptions()
     subject = resolve_subject(sgd_run, epoch=epochs[0], data=opts, splits=("train",))
-    batches, spec = subject.split("train"), subject.data_spec["train"]
+    spec = subject.data_spec["train"]
     analysis = _analysis(int(top_k), baseline is not None)
     params = {"top_k": int(top_k), "tol": float(tol), "random_probes": int(random_probes)}
     rows: list[dict[str, Any]] = []
@@ -149,8 +147,8 @@ def projection_over_epochs(
         ckpts = {role: RunDir(run).checkpoint_path(epoch) for role, run in runs.items()}
 
         def compute(epoch: int = epoch, ckpts: dict[str, Path] = ckpts) -> dict[str, Any]:
-            return _epoch(store, batches, epoch=epoch, ckpts=ckpts, opts=opts, top_k=top_k,
-                          tol=tol, random_probes=random_probes, progress=progress)
+            return _epoch(store, subject, epoch=epoch, ckpts=ckpts, top_k=top_k, tol=tol,
+                          random_probes=random_probes, progress=progress)
 
         entry = cached(store, analysis, params, compute, data=spec,
                        inputs={role: checkpoint_digest(c) for role, c in ckpts.items()})

@@ -22,7 +22,7 @@ share a cache entry, and ``data_spec`` identifies each split's data. ``source`` 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,14 @@ from landscape.checkpoint import Checkpoint, is_landscape_checkpoint
 from landscape.data import Dataset, EvalSet, dataset_from_config, get_dataset
 from landscape.rundir import resolve_checkpoint
 
-__all__ = ["DataOptions", "ModelOptions", "Subject", "resolve_subject", "split_label"]
+__all__ = [
+    "DataOptions",
+    "ModelOptions",
+    "Subject",
+    "at_checkpoint",
+    "resolve_subject",
+    "split_label",
+]
 
 Batches = Iterable[tuple[Tensor, Tensor]]
 LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {"cross_entropy": F.cross_entropy}
@@ -315,3 +322,27 @@ def resolve_subject(
     if is_landscape_checkpoint(path):
         return _landscape(path, model, data, splits)
     return _foreign(path, model, data, splits)
+
+
+def at_checkpoint(subject: Subject, path: str | Path) -> Subject:
+    """The same data and loss at another landscape checkpoint of the same model.
+
+    For sequences of checkpoints (the epochs of a run): the data are not loaded again.
+
+    Raises:
+        landscape.checkpoint.CheckpointError: an unreadable checkpoint, or one of another
+            model (the first mismatching parameter and both shapes).
+
+    """
+    from landscape.checkpoint import check_comparable, load_checkpoint
+
+    path = Path(path)
+    ckpt = load_checkpoint(path, map_location="cpu")
+    net = ckpt.build_model(subject.device).to(dtype=subject.dtype)
+    check_comparable(dict(subject.model.named_parameters()), dict(net.named_parameters()),
+                     names=(subject.label, str(path)))
+    return replace(
+        subject, model=net, digest=ckpt.digest(),
+        label=split_label(path, ckpt.epoch if path.name.startswith("epoch_") else None),
+        path=path, source={"kind": "checkpoint", "path": str(path.resolve())}, checkpoint=ckpt,
+    )

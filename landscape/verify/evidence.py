@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
-from landscape.checkpoint import checkpoint_digest, load_checkpoint
-from landscape.curvature.analysis import hessian_topk
+from landscape.checkpoint import checkpoint_digest
 from landscape.data import EvalSet, dataset_from_config
+from landscape.experiment.curvature import hessian_topk
 from landscape.experiment.curves import (
     CurveFitConfig,
     LoadedCurve,
@@ -27,7 +27,7 @@ from landscape.experiment.curves import (
 )
 from landscape.experiment.projection import projection_over_epochs
 from landscape.experiment.runs import check_roles, check_same_experiment, final_epoch
-from landscape.experiment.subject import DataOptions
+from landscape.experiment.subject import DataOptions, at_checkpoint, resolve_subject
 from landscape.rundir import RunDir
 from landscape.store import Store
 from landscape.verify.judgement import Thresholds, judge
@@ -233,7 +233,6 @@ def verify(
     dataset = dataset_from_config(config)
     batch = int(config.get("eval_batch_size", 1000))
     train = EvalSet(dataset, "train", batch_size=batch, device=device)
-    hess_data = EvalSet(dataset, "train", batch_size=batch, device=device, subset=subset)
     test = EvalSet(dataset, "test", batch_size=batch, device=device)
 
     paths: dict[str, Any] = {"control": None}
@@ -243,14 +242,14 @@ def verify(
                        **connectivity(store, loaded, train, test, points=points,
                                       progress=progress)}
 
+    hess_data = DataOptions(batch_size=batch, subset=subset, device=device)
     proj = projection_over_epochs(
         store, sgd_run, grda_run, top_k=top_k, epochs=projection_epochs, baseline_run=baseline,
-        data=DataOptions(batch_size=batch, subset=subset, device=device), progress=progress)
+        data=hess_data, progress=progress)
     eig, converged = {}, {}
+    subject = resolve_subject(sgd_ckpt, data=hess_data)
     for role, ckpt in (("sgd", sgd_ckpt), ("grda", grda_ckpt)):
-        model = load_checkpoint(ckpt).build_model(device)
-        top = hessian_topk(store, model, hess_data, inputs={"checkpoint": checkpoint_digest(ckpt)},
-                           k=top_k, progress=progress)
+        top = hessian_topk(store, at_checkpoint(subject, ckpt), k=top_k, progress=progress)
         eig[role] = [float(v) for v in top["eigenvalues"]]
         converged[role] = int(sum(bool(c) for c in top["converged"]))
 

@@ -19,9 +19,8 @@ torch.set_num_threads(1)
 from dist_helpers import FIT, GRID, curve_dataset, eval_sets, hvp_problem, train_config  # noqa: E402
 
 from landscape.cli import main as cli_main  # noqa: E402
-from landscape.curvature import lanczos  # noqa: E402
+from landscape.curvature import DistributedHessian, lanczos  # noqa: E402
 from landscape.distributed import (  # noqa: E402
-    DistributedHessian,
     destroy,
     init_from_env,
 )

@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from landscape.curvature import DistributedHessian
 from landscape.data import EvalSet
 from landscape.distributed import (
     DataParallel,
-    DistributedHessian,
     ShardedBatches,
     context,
     destroy,

@@ -9,8 +9,8 @@ import h5py
 import numpy as np
 import pytest
 
-from landscape.store import Store
 from landscape.commands.cache import register
+from landscape.store import Store
 
 from ._tamper import flip_in
 

@@ -19,11 +19,16 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from landscape.curvature import CurvatureOperator, HessianOperator
+from landscape.curvature.hessian import HessianOperator
+from landscape.curvature.operator import CurvatureOperator
 from landscape.data import EvalSet
-from landscape.distributed.collectives import all_reduce_, all_reduce_floats
-from landscape.distributed.context import context
-from landscape.distributed.shard import shard_evalset, shard_range
+from landscape.distributed import (
+    all_reduce_,
+    all_reduce_floats,
+    context,
+    shard_evalset,
+    shard_range,
+)
 
 __all__ = ["DistributedHessian"]
 

@@ -65,7 +65,7 @@ def test_hessian_subset_and_params_change_the_key(checkpoint, tmp_path, capsys):
 def test_spectrum_command_and_cache(checkpoint, tmp_path, capsys):
     path, _ = checkpoint
     argv = ["spectrum", str(path), "--probes", "4", "--steps", "10", "--trace-probes", "20",
-            "--grid", "50", "--json", "--figures", str(tmp_path / "fig")]
+            "--grid-size", "50", "--json", "--figures", str(tmp_path / "fig")]
     first = _json(capsys, argv)
     assert first["cached"] is False and len(first["density"]) == 50
     assert first["trace_stderr"] > 0 and first["ritz_min"] <= first["ritz_max"]
@@ -78,7 +78,7 @@ def test_human_output_and_errors(checkpoint, tmp_path, capsys):
     path, _ = checkpoint
     assert main(["hessian", str(path), "--top-k", "2"]) == 0
     assert "Hessian eigenvalues" in capsys.readouterr().out
-    assert main(["spectrum", str(path), "--probes", "2", "--steps", "5", "--grid", "20"]) == 0
+    assert main(["spectrum", str(path), "--probes", "2", "--steps", "5", "--grid-size", "20"]) == 0
     assert "trace (Hutchinson)" in capsys.readouterr().out
     assert main(["hessian", str(tmp_path / "nope.pt"), "--top-k", "2"]) == 2
     assert "does not exist" in capsys.readouterr().err
@@ -107,7 +107,7 @@ def test_progress_on_a_terminal_unless_no_progress(checkpoint, tmp_path, capsys,
     assert main(["hessian", str(path), "--top-k", "2", *base]) == 0
     err = capsys.readouterr().err
     assert "converged=2/2" in err and "residual=" in err
-    assert main(["spectrum", str(path), "--probes", "3", "--steps", "4", "--grid", "9",
+    assert main(["spectrum", str(path), "--probes", "3", "--steps", "4", "--grid-size", "9",
                  "--trace-probes", "4", *base]) == 0
     err = capsys.readouterr().err
     assert "slq:" in err and "/3 [" in err and "probe/s" in err  # counted in probes

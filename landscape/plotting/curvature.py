@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from landscape.plotting import new_figure
+from landscape.plotting._style import new_figure
 
 __all__ = ["plot_density", "plot_topk"]
 
