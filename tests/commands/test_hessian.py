@@ -113,3 +113,58 @@ def test_progress_on_a_terminal_unless_no_progress(checkpoint, tmp_path, capsys,
     assert "slq:" in err and "/3 [" in err and "probe/s" in err  # counted in probes
     assert main(["hessian", str(path), "--top-k", "3", "--no-progress", *base]) == 0
     assert "converged=" not in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- bring your own network
+@pytest.fixture(scope="module")
+def byo(tmp_path_factory):
+    from byo import write_byo
+
+    return write_byo(tmp_path_factory.mktemp("byo_hessian"))
+
+
+def test_a_torchvision_resnet18_state_dict_and_safetensors(byo, capsys):
+    from byo import RESNET, data_flags
+
+    # the last layer's Hessian (5,130 parameters) to a tight tolerance; the same network and
+    # tensors from .pt and .safetensors are one subject: the second answers from the store
+    argv = ["--top-k", "2", "--params", "fc", "--tol", "1e-6", *RESNET, *data_flags(byo),
+            "--device", "cpu", "--json"]
+    pt = _json(capsys, ["hessian", str(byo / "resnet1.pt"), *argv])
+    assert pt["cached"] is False and all(pt["converged"]) and pt["num_parameters"] == 5130
+    assert pt["store"] == str(byo / "store")  # beside the weights file
+    st = _json(capsys, ["hessian", str(byo / "resnet1.safetensors"), *argv])
+    assert st["cached"] is True and st["key"] == pt["key"]
+    # the whole network's spectrum (11.2M parameters): a few SLQ steps, end to end
+    spec = _json(capsys, ["spectrum", str(byo / "resnet1.pt"), "--probes", "1", "--steps", "3",
+                          "--trace-probes", "0", *RESNET[:2], "--model-args", "num_classes=10",
+                          *data_flags(byo), "--device", "cpu", "--json"])
+    assert spec["num_parameters"] == 11_181_642 and spec["ritz_max"] > spec["ritz_min"]
+
+
+def test_a_model_defined_in_a_user_file(byo, capsys, tmp_path):
+    from byo import data_flags, model_file_flags
+
+    out = _json(capsys, ["hessian", str(byo / "small1.safetensors"), "--top-k", "3",
+                         *model_file_flags(byo), *data_flags(byo), "--dtype", "float64",
+                         "--tol", "1e-8", "--device", "cpu", "--json"])
+    assert all(out["converged"]) and out["num_parameters"] == 3 * 4 * 9 + 4 + 4 + 4 + 4 * 10 + 10
+    # the same tensors loaded into another definition of the model (another file) are another
+    # subject: never the same store entry
+    other = tmp_path / "other.py"
+    other.write_text((byo / "model.py").read_text().replace("width=4", "width=4, extra=None"))
+    again = _json(capsys, ["hessian", str(byo / "small1.safetensors"), "--top-k", "3",
+                           "--model-file", f"{other}:make", *data_flags(byo), "--dtype",
+                           "float64", "--tol", "1e-8", "--device", "cpu", "--json",
+                           "--store", str(byo / "store")])
+    assert again["cached"] is False and again["key"] != out["key"]
+    np.testing.assert_allclose(again["eigenvalues"], out["eigenvalues"], rtol=1e-6)
+
+
+def test_weights_that_do_not_fit_the_model_are_refused_with_key_and_shapes(byo, capsys):
+    from byo import data_flags
+
+    assert main(["hessian", str(byo / "resnet1.pt"), "--top-k", "1", "--model",
+                 "torchvision:resnet18", "--model-args", "num_classes=5", *data_flags(byo)]) == 2
+    err = capsys.readouterr().err
+    assert "'fc.weight'" in err and "(10, 512)" in err and "(5, 512)" in err
