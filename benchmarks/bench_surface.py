@@ -17,6 +17,9 @@ Install the peer outside the venv (it needs only numpy):
 
     taskset -c 0 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_surface.py \
         --peers /tmp/peers [--models mlp cnn] [--grid 21] [--runs 3] [--quick]
+
+On a GPU: ``--device cuda --models mlp cnn vgg16 --strategies loop vmap`` (``vgg16``: VGG16-BN
+on 4,000 synthetic 3x32x32 samples, too slow for a CPU).
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ from landscape.surface import SurfaceDirections, SurfaceEvaluator, random_direct
 def build(name: str) -> nn.Module:
     if name == "mlp":
         return create_model("lenet300_100", seed=0)
+    if name == "vgg16":  # 15M parameters, BatchNorm; 3 x 32 x 32 inputs (a GPU model)
+        return create_model("vgg16_bn", seed=0, input_shape=(3, 32, 32))
     # the conv net of bench_curvature.py: ~13k parameters, BatchNorm after every convolution
     torch.manual_seed(0)
     return nn.Sequential(
@@ -57,7 +62,7 @@ def train_point(model: nn.Module, data: EvalSet, epochs: int) -> None:
     g = torch.Generator().manual_seed(0)
     model.train()
     for _ in range(epochs):
-        for idx in torch.randperm(data.num_samples, generator=g).split(128):
+        for idx in torch.randperm(data.num_samples, generator=g).to(data.device).split(128):
             opt.zero_grad()
             F.cross_entropy(model(data.x[idx]), data.y[idx]).backward()
             opt.step()
@@ -114,7 +119,7 @@ def spread(values: list[float], unit: str = "") -> str:
 
 
 def bench(name: str, data: EvalSet, args: argparse.Namespace, planar, metric_cls) -> None:
-    model = build(name)
+    model = build(name).to(data.device)
     train_point(model, data, args.train_epochs)
     model.eval()
     params = {k: v.detach() for k, v in model.named_parameters()}
@@ -137,7 +142,8 @@ def bench(name: str, data: EvalSet, args: argparse.Namespace, planar, metric_cls
     variants = {"ours (loop)": {}}
     if base.points_per_pass and base.shared_layer is not None:  # (K first: it probes)
         variants["ours (loop, input layer not shared)"] = {"share_input_layer": False}
-    variants["ours (vmap)"] = {"strategy": "vmap"}
+    if "vmap" in args.strategies:
+        variants["ours (vmap)"] = {"strategy": "vmap"}
     if args.max_batch:
         variants[f"ours (loop, max_batch {args.max_batch})"] = {"max_batch": args.max_batch}
     ours, ratios = {}, {}
@@ -180,7 +186,10 @@ def bench(name: str, data: EvalSet, args: argparse.Namespace, planar, metric_cls
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["mlp", "cnn"], choices=["mlp", "cnn"])
+    parser.add_argument("--models", nargs="+", default=["mlp", "cnn"],
+                        choices=["mlp", "cnn", "vgg16"],
+                        help="vgg16: VGG16-BN on 4,000 synthetic 3x32x32 samples (for a GPU)")
+    parser.add_argument("--device", default="cpu")
     parser.add_argument("--peers", default="/tmp/peers",
                         help="folder with the loss_landscapes package (added to sys.path)")
     parser.add_argument("--no-peers", action="store_true")
@@ -188,6 +197,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="a 5 x 5 plane, one run")
     parser.add_argument("--memory", type=int, default=2**29, help="our memory budget, bytes")
+    parser.add_argument("--strategies", nargs="+", default=["loop", "vmap"],
+                        choices=["loop", "vmap"], help="our strategies to time (loop always)")
     parser.add_argument("--max-batch", type=int, default=None,
                         help="also time ours with data batches split to this size")
     parser.add_argument("--threads", type=int, default=1)
@@ -210,8 +221,11 @@ def main() -> None:
         except ImportError as exc:
             print(f"skipping the peer: {exc} (pip install --no-deps --target /tmp/peers "
                   "loss-landscapes, then --peers /tmp/peers)")
-    data = EvalSet(get_dataset("mnist5k"), "train", batch_size=1000)
+    mnist = EvalSet(get_dataset("mnist5k"), "train", batch_size=1000, device=args.device)
     for name in args.models:
+        data = mnist if name != "vgg16" else EvalSet(get_dataset(
+            "synthetic", input_shape=(3, 32, 32), num_classes=10, num_train=4000, seed=0),
+            "train", batch_size=250, device=args.device)
         bench(name, data, args, planar, metric_cls)
 
 
