@@ -27,7 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "landscape.commands.hessian",
     "landscape.commands.project",
     "landscape.commands.verify",
-    "landscape.demo",
+    "landscape.commands.demo",
 )
 
 # Errors that are the user's to fix: printed as one clear line, exit status 2.

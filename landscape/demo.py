@@ -17,7 +17,6 @@ the README's commands on the demo's runs answer from the demo's store.
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,14 +26,6 @@ from typing import Any
 
 import torch
 
-from landscape._cliutil import (
-    add_device_flag,
-    add_json_flag,
-    add_progress_flag,
-    emit_json,
-    resolve_device,
-    show_progress,
-)
 from landscape._demo_text import format_demo
 from landscape.data import EvalSet, dataset_from_config
 from landscape.experiment.curvature import hessian_spectrum
@@ -47,7 +38,7 @@ from landscape.store import Store
 from landscape.train import TrainConfig, run_name, train
 from landscape.verify import Thresholds, default_curve_dir, verify
 
-__all__ = ["PRESETS", "DemoPreset", "format_demo", "register", "run_demo", "spectrum_command"]
+__all__ = ["PRESETS", "DemoPreset", "format_demo", "run_demo", "spectrum_command"]
 
 
 @dataclass(frozen=True)
@@ -304,28 +295,3 @@ def _figures(folder: Path, runs, reports, plane, along, spectrum, features) -> l
     last = list(reports)[-1]
     paths += plot_report(reports[last], folder / f"report_mu{last}")
     return paths
-
-
-def _run(args: argparse.Namespace) -> int:
-    device = resolve_device(args.device)
-    result = run_demo(args.out, args.figures, preset=args.preset, device=device,
-                      progress=show_progress(args),
-                      log=(lambda s: None) if args.json else (lambda s: print(s, flush=True)))
-    if args.json:
-        emit_json(result)
-    else:
-        print(format_demo(result))
-    return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``landscape demo``."""
-    p = sub.add_parser("demo", help="the main job end to end on the embedded MNIST digits",
-                       description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default="checkpoints/demo", help="runs, curves and the store")
-    p.add_argument("--figures", default="figures/demo", help="where figures are written")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="mnist5k")
-    add_device_flag(p)
-    add_progress_flag(p)
-    add_json_flag(p)
-    p.set_defaults(func=_run)

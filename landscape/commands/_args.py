@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from landscape._cliutil import (
+from landscape.commands._cliutil import (
     add_device_flag,
     add_json_flag,
     add_progress_flag,

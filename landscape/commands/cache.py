@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from landscape._cliutil import add_json_flag, emit_json
 from landscape.commands._args import add_store_flag, store_path
+from landscape.commands._cliutil import add_json_flag, emit_json
 from landscape.store import listing
 from landscape.store.listing import EntrySummary
 from landscape.store.store import Store

@@ -16,7 +16,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from landscape._cliutil import emit_json, int_at_least, positive_float, show_progress
 from landscape.commands._args import (
     add_data_flags,
     add_model_flags,
@@ -25,6 +24,7 @@ from landscape.commands._args import (
     model_options,
     open_store,
 )
+from landscape.commands._cliutil import emit_json, int_at_least, positive_float, show_progress
 
 __all__ = ["register"]
 

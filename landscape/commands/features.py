@@ -13,13 +13,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from landscape._cliutil import emit_json, int_at_least, show_progress
 from landscape.commands._args import (
     add_output_flags,
     add_subject_flags,
     open_store,
     subject_from_args,
 )
+from landscape.commands._cliutil import emit_json, int_at_least, show_progress
 
 __all__ = ["register"]
 

@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from landscape._cliutil import add_json_flag, emit_json
 from landscape.checkpoint import load_checkpoint
+from landscape.commands._cliutil import add_json_flag, emit_json
 from landscape.rundir import RunDir
 
 __all__ = ["describe", "register"]

@@ -10,7 +10,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from landscape._cliutil import emit_json, int_at_least, show_progress
 from landscape.commands._args import (
     add_data_flags,
     add_epochs_flag,
@@ -18,6 +17,7 @@ from landscape.commands._args import (
     data_options,
     open_store,
 )
+from landscape.commands._cliutil import emit_json, int_at_least, show_progress
 
 __all__ = ["register"]
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from landscape._cliutil import add_json_flag, emit_json
 from landscape.commands._args import add_figures_flag
+from landscape.commands._cliutil import add_json_flag, emit_json
 
 __all__ = ["register"]
 

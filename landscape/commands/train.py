@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from landscape._cliutil import add_device_flag, add_json_flag, emit_json, parse_kv
+from landscape.commands._cliutil import add_device_flag, add_json_flag, emit_json, parse_kv
 from landscape.optim import list_optimizers, list_schedules, optimizer_entry
 
 __all__ = ["build_configs", "register", "resume_command"]

@@ -10,8 +10,8 @@ import argparse
 from dataclasses import fields
 from pathlib import Path
 
-from landscape._cliutil import emit_json, int_at_least, resolve_device, show_progress
 from landscape.commands._args import add_epochs_flag, add_output_flags, open_store
+from landscape.commands._cliutil import emit_json, int_at_least, resolve_device, show_progress
 
 __all__ = ["register"]
 

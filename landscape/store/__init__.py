@@ -17,7 +17,7 @@ from landscape.store.errors import (
 from landscape.store.keys import canonical_json, entry_key, question_key
 from landscape.store.listing import EntrySummary
 from landscape.store.partial import Partial
-from landscape.store.paths import add_store_flag, default_store_path, open_store
+from landscape.store.paths import default_store_path
 from landscape.store.store import Store
 
 __all__ = [
@@ -30,11 +30,9 @@ __all__ = [
     "StoreError",
     "StoreVersionError",
     "StoreWarning",
-    "add_store_flag",
     "canonical_json",
     "default_store_path",
     "entry_key",
-    "open_store",
     "question_key",
     "read_meta",
 ]

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from landscape._cliutil import parse_kv
+from landscape.commands._cliutil import parse_kv
 from landscape.models import create_model, list_models, model_entry
 from landscape.models._options import canonical_options, check_value
 from landscape.models.mlp import _ACTIVATIONS

@@ -11,13 +11,15 @@ import sys
 import numpy as np
 import pytest
 
-from landscape.store import Store, StoreWarning, open_store
+from landscape.commands._args import open_store
+from landscape.store import Store, StoreWarning
 
 from ._tamper import Compute, flip_in
 
 _CHILD = """
 import os, sys
-from landscape.store import Store, StoreWarning, open_store
+from landscape.commands._args import open_store
+from landscape.store import Store, StoreWarning
 root = sys.argv[1]
 try:
     open(os.path.join(root, "probe"), "w").close()
