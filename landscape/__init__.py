@@ -1,8 +1,13 @@
 """landscape: loss-landscape and Hessian analysis of trained networks.
 
-Sub-packages follow the data flow of DESIGN.md section 2: ``data`` and ``models`` feed
-``train``/``optim``, whose checkpoints (``checkpoint``) feed the analyses (``curvature``,
-``curves``, ``stats``), which cache into ``store`` and are drawn by ``plotting``.
+Two layers. The core (``curvature``, ``curves``, ``surface``, ``stats``) analyses any
+``nn.Module`` on any re-iterable of ``(x, y)`` batches with any loss, and never sees a file.
+The experiment layer (``experiment``, ``verify``, the ``landscape`` commands) resolves what a
+user names (a landscape checkpoint or run, a plain ``state_dict``/``.safetensors`` file with
+its model, registry or user data) into a subject and caches every core computation in the
+result store (``store``). Foundations below both: ``data``, ``models``, ``optim``,
+``evaluation``, ``distributed``; ``train`` writes runs of checkpoints (``checkpoint``,
+``rundir``); ``plotting`` draws cached results. ``docs/architecture.md`` has the layers.
 """
 
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""Run directories (DESIGN 3.2): ``config.json``, ``metrics.jsonl``, ``epoch_NNNN.pt``.
+"""Run directories: ``config.json``, ``metrics.jsonl``, ``epoch_NNNN.pt``.
 
 Every file is written atomically; ``metrics.jsonl`` is rewritten whole on each append (it is
 small: a line per epoch), so a killed process never leaves a half line behind.

@@ -1,4 +1,4 @@
-"""Derivation of independent random streams from one run seed (DESIGN 3.1).
+"""Derivation of independent random streams from one run seed.
 
 A run is determined by its seed. Initialisation, minibatch order and augmentation each draw
 from their own generator, derived by hashing ``(seed, purpose, *indices)``, so that changing

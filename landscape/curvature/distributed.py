@@ -1,4 +1,4 @@
-"""The Hessian operator over an evaluation set sharded across ranks (DESIGN 3.4).
+"""The Hessian operator over an evaluation set sharded across ranks.
 
 Each rank holds a shard ``S_r`` of ``n_r`` of the ``N`` samples and a local
 :class:`~landscape.curvature.HessianOperator` of the mean loss over its shard. Since

@@ -1,7 +1,7 @@
 """All-reduce helpers with exact weighting; each is the identity in a single process.
 
 A mean over ``N`` samples split into rank shards of ``n_r`` samples is the weighted sum of the
-shard means (seed 004 ran ImageNet on two GPUs this way):
+shard means (Chao et al. 2020 ran ImageNet on two GPUs this way):
 
     mean = sum_r (n_r / N) * mean_r,
 

@@ -1,4 +1,4 @@
-"""Data-parallel training steps whose global minibatches are a single process's (DESIGN 3.1).
+"""Data-parallel training steps whose global minibatches are a single process's.
 
 Every rank draws the same global minibatch ``B`` from :class:`landscape.data.TrainLoader`
 (order and augmentation from ``(seed, epoch)``) and keeps its contiguous slice of ``n_r`` rows

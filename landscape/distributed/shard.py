@@ -4,7 +4,7 @@ Contiguous balanced shards: ``n`` items over ``W`` ranks give rank ``r`` the hal
 ``[r * q + min(r, s), (r + 1) * q + min(r + 1, s))`` with ``q, s = divmod(n, W)``, so sizes
 differ by at most one and the shards, concatenated in rank order, are the original sequence.
 A global minibatch is cut the same way, so the union of the ranks' slices is exactly the
-minibatch a single process sees for the same seed (DESIGN 3.1).
+minibatch a single process sees for the same seed.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Slow, obviously-right reference implementations that the fast paths are tested against.
 
-STYLE.md rule 5: every fast path (HVP, Lanczos, multi-tensor optimizer step, curve
-evaluation) has a reference here, and the tests compare the two at explicit tolerances.
+Every fast path (HVP, Lanczos, multi-tensor optimizer step, curve evaluation) has a
+reference here, and the tests compare the two at explicit tolerances.
 """
 
 from landscape.testing.hessian import dense_hessian
