@@ -1,4 +1,4 @@
-"""The Hessian of the mean loss over an evaluation set, as a linear operator (DESIGN 3.4).
+"""The Hessian of the mean loss over an evaluation set, as a linear operator.
 
 ``L(theta) = sum_b (|b| / N) * mean_{i in b} loss(f(x_i; theta), y_i)``, so
 ``H v = sum_b (|b| / N) * H_b v`` with exact batch weights (an uneven last batch included).

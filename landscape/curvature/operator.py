@@ -1,4 +1,4 @@
-"""A small base class for curvature linear operators (curvlinops' design, DESIGN 3.4).
+"""A small base class for curvature linear operators (curvlinops' design).
 
 A subclass supplies one method, the product with a block of flat vectors ``[P, K]``. The base
 accepts a flat vector ``[P]``, a block ``[P, K]`` or a list of parameter-shaped tensors and
