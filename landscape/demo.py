@@ -279,19 +279,21 @@ def _figures(folder: Path, runs, reports, plane, along, spectrum, features) -> l
         save_figure,
     )
 
+    mu = list(reports)[-1]  # the plane and the report are drawn for the last mu
+    ends = ("SGD", f"gRDA mu={mu}")
     paths = [
         save_figure(plot_training({k: RunDir(v).read_metrics() for k, v in runs.items()}),
-                    folder / "fig3_accuracy_sparsity.png"),
-        save_figure(plot_projection({f"gRDA mu={mu}": r["projection"]
-                                     for mu, r in reports.items()}),
-                    folder / "fig6_projection.png"),
-        save_figure(plot_plane(plane), folder / "fig5_plane.png"),
-        save_figure(plot_along(along.read_all()), folder / "fig5_along.png"),
-        save_figure(plot_density(spectrum.read_all(), title="Hessian at SGD"),
-                    folder / "spectrum_density.png"),
+                    folder / "training_accuracy_sparsity.png"),
+        save_figure(plot_projection({f"gRDA mu={m}": r["projection"]
+                                     for m, r in reports.items()}),
+                    folder / "projection_share_topk.png"),
+        save_figure(plot_plane(plane, names=ends), folder / f"plane_sgd_grda_mu{mu}.png"),
+        save_figure(plot_along(along.read_all(), names=ends),
+                    folder / f"along_sgd_grda_mu{mu}.png"),
+        save_figure(plot_density(spectrum.read_all(), title="Hessian spectral density at SGD"),
+                    folder / "hessian_density_sgd.png"),
         save_figure(plot_universality(features), folder / "features_universality.png"),
         save_figure(plot_weight_norms(features), folder / "features_unit_norms.png"),
     ]
-    last = list(reports)[-1]
-    paths += plot_report(reports[last], folder / f"report_mu{last}")
+    paths += plot_report(reports[mu], folder / f"verify_mu{mu}")
     return paths

@@ -84,7 +84,8 @@ def test_demo_produces_every_report_field_and_figure(tiny):
         "curve_barrier"]
     assert result["plane"]["complete"]
     assert all((root / "fig").joinpath(f).exists() for f in
-               ("fig3_accuracy_sparsity.png", "fig5_plane.png", "fig6_projection.png"))
+               ("training_accuracy_sparsity.png", "plane_sgd_grda_mu0.6.png",
+                "projection_share_topk.png"))
     text = demo.format_demo(result)
     assert "Directional pruning on synthetic" in text and "SGD seeds (control)" in text
     assert "directional pruning" in text.split("criterion")[1]  # the verdict table

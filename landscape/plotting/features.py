@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
-from landscape.plotting._style import new_figure
+from landscape.plotting._style import legend_below, new_figure
 
 __all__ = [
     "plot_sparsity_table",
@@ -50,9 +51,17 @@ def _grid(n: int) -> tuple[int, int]:
     return cols, math.ceil(n / cols)
 
 
+def _occupied(edges: np.ndarray, counts: Sequence[np.ndarray]) -> tuple[float, float] | None:
+    """The x-range of the bins that hold anything (over every run), or ``None``."""
+    filled = np.flatnonzero(np.sum([np.asarray(c) > 0 for c in counts], axis=0))
+    if filled.size == 0:
+        return None
+    return float(edges[filled[0]]), float(edges[filled[-1] + 1])
+
+
 def _layer_hist_figure(
     stats: Mapping[str, Any], key: str, edges_key: str, xlabel: str, *,
-    layers: list[str] | None, log_x: bool = False,
+    layers: list[str] | None, title: str, log_x: bool = False,
 ) -> Figure:
     runs = _runs(stats)
     first = next(iter(runs.values()))
@@ -60,36 +69,47 @@ def _layer_hist_figure(
     if not names:
         raise ValueError(f"no layer of these statistics has {key!r} (nothing to draw)")
     cols, rows = _grid(len(names))
-    fig, axes = new_figure(cols, rows, width=3.4, height=2.8)
+    fig, axes = new_figure(cols, rows, width=max(3.4, 5.6 / cols), height=2.9)
     for ax in axes.flat[len(names):]:
         ax.set_visible(False)
     width_share = 1.0 / len(runs)
     for i, name in enumerate(names):
         ax = axes.flat[i]
+        counts = []
         for r, (label, st) in enumerate(runs.items()):
             edges = np.asarray(st["edges"][edges_key], dtype=float)
-            counts = np.asarray(st["layers"][name][key], dtype=float)
-            total = counts.sum()
-            frac = counts / total if total else counts
+            c = np.asarray(st["layers"][name][key], dtype=float)
+            counts.append(c)
+            total = c.sum()
+            frac = c / total if total else c
             if log_x:
-                ax.stairs(frac, edges, label=label or None)
+                ax.stairs(frac, edges, label=label or None, color=f"C{r}")
             else:
                 w = np.diff(edges) * width_share
-                ax.bar(edges[:-1] + r * w, frac, width=w, align="edge", label=label or None)
+                ax.bar(edges[:-1] + r * w, frac, width=w, align="edge", label=label or None,
+                       color=f"C{r}")
         if log_x:
             ax.set_xscale("log")
-        ax.set_title(name, fontsize=9)
+            span = _occupied(edges, counts)
+            if span is not None:  # the norms occupy a few decades of the fixed bins
+                lo, hi = span
+                widen = max(1.5, np.sqrt(10.0 * lo / hi))  # at least one decade shown
+                ax.set_xlim(lo / widen, hi * widen)
+                ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_title(f"layer {name}", fontsize=9)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("fraction of features")
-        if len(runs) > 1 and i == 0:
-            ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    if len(runs) > 1:
+        legend_below(fig, ncols=min(len(runs), 4))
     return fig
 
 
 def plot_universality(stats: Mapping[str, Any], *, layers: list[str] | None = None) -> Figure:
     """Per-layer histograms of universality (%), Mehta et al. 2019, Fig. 3 (dead ones at 0%)."""
     return _layer_hist_figure(stats, "universality_hist", "universality", "universality (%)",
-                              layers=layers)
+                              layers=layers, title="Feature universality per layer: share of "
+                              "classes a feature fires for\n(Mehta et al. 2019, Fig. 3)")
 
 
 def plot_specialisation(stats: Mapping[str, Any], *, layers: list[str] | None = None) -> Figure:
@@ -98,7 +118,9 @@ def plot_specialisation(stats: Mapping[str, Any], *, layers: list[str] | None = 
     Features silent on every sample have none and are left out.
     """
     return _layer_hist_figure(stats, "specialisation_hist", "specialisation",
-                              "class specialisation", layers=layers)
+                              "class specialisation", layers=layers,
+                              title="Class specialisation of the features per layer"
+                              "\n(Dettmers & Zettlemoyer 2019, Fig. 3)")
 
 
 def plot_weight_norms(stats: Mapping[str, Any], *, layers: list[str] | None = None) -> Figure:
@@ -107,7 +129,9 @@ def plot_weight_norms(stats: Mapping[str, Any], *, layers: list[str] | None = No
     Yaguchi et al. 2018, Fig. 5.
     """
     return _layer_hist_figure(stats, "norm_hist", "norm", "L2 norm of incoming weights",
-                              layers=layers, log_x=True)
+                              layers=layers, log_x=True,
+                              title="Norms of the units' incoming weight vectors per "
+                              "layer\n(Yaguchi et al. 2018, Fig. 5)")
 
 
 def _tables(rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Mapping[str, Any]]]
@@ -159,10 +183,11 @@ def plot_sparsity_table(
             row += [pct(table[i]["dead_activation_fraction"]),
                     pct(table[i]["dead_scale_fraction"])]
         cells.append(row)
-    fig, axes = new_figure(1, 1, width=1.6 * len(header) + 1.0, height=0.3 * len(cells) + 0.8)
+    fig, axes = new_figure(1, 1, width=1.6 * len(header) + 1.0, height=0.3 * len(cells) + 1.2)
     ax = axes[0, 0]
     ax.axis("off")
     table = ax.table(cellText=cells, colLabels=header, loc="center", cellLoc="center")
     table.auto_set_font_size(False)
     table.set_fontsize(8)
+    ax.set_title("Inactive features per layer, % (Mehta et al. 2019, Tables 1-2)", fontsize=9)
     return fig

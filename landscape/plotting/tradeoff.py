@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from landscape.plotting._style import new_figure, save_figure
+from landscape.plotting._style import legend_right, new_figure, save_figure
 
 __all__ = ["plot_tradeoff"]
 
@@ -37,7 +37,7 @@ def plot_tradeoff(points: Sequence[Any], path: str | Path | None = None, *,
         points: :class:`~landscape.pruning.TradeoffPoint` s or their ``to_dict()`` (keys
             ``method``, ``sparsity``, ``test_acc``).
         path: where to save it (format from the suffix); ``None`` only returns it.
-        title: figure title.
+        title: figure title (default: what is plotted and the papers).
 
     Raises:
         ValueError: no points.
@@ -46,7 +46,7 @@ def plot_tradeoff(points: Sequence[Any], path: str | Path | None = None, *,
     rows = [_as_dict(p) for p in points]
     if not rows:
         raise ValueError("no runs to plot: pass finished run directories")
-    fig, axes = new_figure(1, 1, width=5.2, height=4.0)
+    fig, axes = new_figure(1, 1, width=6.6, height=4.0)
     ax = axes[0, 0]
     methods = list(dict.fromkeys(r["method"] for r in rows))
     extra = 0
@@ -66,9 +66,9 @@ def plot_tradeoff(points: Sequence[Any], path: str | Path | None = None, *,
     ax.set_xlabel("sparsity (%)")
     ax.set_ylabel("test accuracy (%)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
-    if title:
-        ax.set_title(title)
+    legend_right(ax)
+    ax.set_title(title or "Test accuracy against sparsity per method\n"
+                          "(Chao et al. 2020, Fig. 4; Gale et al. 2019, Fig. 1)", fontsize=10)
     if path is not None:
         save_figure(fig, path)
     return fig

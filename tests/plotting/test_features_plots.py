@@ -37,7 +37,7 @@ def test_histograms_show_the_cached_fractions(stats):
     heights = [p.get_height() for p in ax.patches]
     counts = stats["layers"]["2"]["universality_hist"]
     np.testing.assert_allclose(heights, counts / counts.sum())
-    assert ax.get_title() == "2" and len(fig.axes) == 2
+    assert ax.get_title() == "layer 2" and len(fig.axes) == 2
     plt.close(fig)
     fig = plot_weight_norms(stats)
     assert fig.axes[0].get_xscale() == "log"
@@ -48,7 +48,7 @@ def test_comparison_of_runs_and_saving(stats, tmp_path):
     runs = {"adam": stats, "sgd": stats}
     fig = plot_specialisation(runs, layers=["4"])
     assert len(fig.axes[0].patches) == 2 * 20
-    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["adam", "sgd"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["adam", "sgd"]  # below the panels
     path = save_figure(fig, tmp_path / "spec.png")
     assert path.stat().st_size > 0
     fig = plot_sparsity_table({label: sparsity_rows(st) for label, st in runs.items()})
