@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "landscape.commands.curve",
     "landscape.commands.tradeoff",
     "landscape.commands.hessian",
+    "landscape.commands.surface",
     "landscape.commands.project",
     "landscape.commands.verify",
     "landscape.commands.demo",

@@ -5,7 +5,9 @@ point runner ``run(indices, sink, progress=)`` that evaluates the given points i
 (anything with a ``done`` mask and ``write(index, **values)``). :func:`fill_round_robin`
 runs it under torchrun: rank 0 (the only one holding the entry, through
 :class:`CollectiveStore`) broadcasts the points not written yet; they are dealt round-robin
-(point ``k`` to rank ``k mod W``) and evaluated in rounds of ``W`` points, one per rank.
+in chunks of ``chunk`` points (chunk ``k`` to rank ``k mod W``; one point per chunk by
+default) and evaluated in rounds of ``W`` chunks, one per rank, each chunk in one call of the
+runner (a runner that evaluates several points per pass over the data keeps its passes full).
 After each round the values are gathered and rank 0 writes them, so every point has exactly
 one writer, each is durable as soon as its round ends (an interrupted grid resumes from the
 store), and only rank 0 needs the store. Every point is computed exactly as in one process,
@@ -30,15 +32,16 @@ PointRun = Callable[..., int]
 """``run(indices, sink, *, progress=False) -> points computed``."""
 
 
-class _OnePoint:
-    """A sink for one point of a grid of ``shape``: nothing done yet, keeps what is written."""
+class _Points:
+    """A sink for some points of a grid of ``shape``: nothing done yet, keeps what is written."""
 
     def __init__(self, shape: tuple[int, ...]) -> None:
         self.done = np.zeros(shape, dtype=bool)
-        self.values: dict[str, float] = {}
+        self.values: dict[tuple[int, ...], dict[str, float]] = {}
 
     def write(self, index: tuple[int, ...], **values: float) -> None:
-        self.values = {k: float(v) for k, v in values.items()}
+        index = tuple(int(i) for i in index)
+        self.values[index] = {k: float(v) for k, v in values.items()}
         self.done[index] = True
 
 
@@ -50,6 +53,7 @@ def fill_round_robin(
     indices: Iterable[tuple[int, ...]] | None = None,
     progress: bool = False,
     desc: str = "grid points",
+    chunk: int = 1,
 ) -> int:
     """Compute the grid points that ``part`` lacks with every rank; rank 0 writes them.
 
@@ -62,30 +66,36 @@ def fill_round_robin(
             the points to handle (default: all).
         progress: show a progress bar on rank 0.
         desc: the bar's label.
+        chunk: points dealt to a rank at a time, evaluated by one call of ``run`` (rank 0's
+            value is used by every rank).
 
     Returns:
         The number of points evaluated by all ranks together.
 
     """
+    if int(chunk) < 1:
+        raise ValueError(f"chunk must be a positive number of points, got {chunk!r}")
     ctx = context()
     if not ctx.distributed:
         return 0 if part.complete else run(indices, part, progress=progress)
-    pending, shape = broadcast_object(
-        (part.pending() if not part.complete else [], tuple(part.done.shape))
+    pending, shape, size = broadcast_object(
+        (part.pending() if not part.complete else [], tuple(part.done.shape), int(chunk))
         if part is not None else None)
-    world = ctx.world_size
+    step = ctx.world_size * size
     with tqdm(total=len(pending), desc=desc, leave=False,
               disable=not (progress and ctx.is_main)) as bar:
-        for r in range(0, len(pending), world):
-            share = pending[r:r + world]
-            mine = tuple(int(i) for i in share[ctx.rank]) if ctx.rank < len(share) else None
-            values = None
-            if mine is not None:
-                sink = _OnePoint(shape)
-                run([mine], sink)
-                values = {f: sink.values[f] for f in fields}
-            for index, vals in all_gather_objects((mine, values)):
-                if part is not None and index is not None:
-                    part.write(index, **vals)
+        for r in range(0, len(pending), step):
+            share = pending[r:r + step]
+            mine = [tuple(int(i) for i in p)
+                    for p in share[ctx.rank * size:(ctx.rank + 1) * size]]
+            values: list[tuple[tuple[int, ...], dict[str, float]]] = []
+            if mine:
+                sink = _Points(shape)
+                run(mine, sink)
+                values = [(i, {f: sink.values[i][f] for f in fields}) for i in mine]
+            for gathered in all_gather_objects(values):
+                for index, vals in gathered:
+                    if part is not None:
+                        part.write(index, **vals)
             bar.update(len(share))
     return len(pending)

@@ -24,7 +24,14 @@ from matplotlib.figure import Figure
 from landscape.plotting._style import new_figure, save_figure
 from landscape.plotting.curves import log_levels
 
-__all__ = ["FIELD_LABELS", "plot_surface_3d", "plot_surface_contours", "plot_surface_line"]
+__all__ = [
+    "FIELD_LABELS",
+    "export_vtk",
+    "plot_surface_3d",
+    "plot_surface_contours",
+    "plot_surface_line",
+    "write_surface_figures",
+]
 
 FIELD_LABELS = {
     "train_loss": "train loss",
@@ -34,23 +41,41 @@ FIELD_LABELS = {
 }
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 _METHODS = {
-    "random": "random directions",
-    "eigen": "Hessian eigenvectors",
-    "pca": "trajectory PCA plane",
-    "points": "through the given points",
-    "minima": "minima plane (δ and the top eigenvector)",
+    "random": "random directions (Li et al. 2018)",
+    "eigen": "Hessian eigenvectors (Yao et al. 2020)",
+    "pca": "trajectory PCA plane (Li et al. 2018)",
+    "points": "through the given points (Goodfellow et al. 2015)",
+    "minima": "minima plane: δ and the top eigenvector (Chao et al. 2020)",
 }
+_WRAP = 52  # characters per line of an axis label
 
 
 def _title(what: str, surface: Mapping[str, Any], subject: str | None) -> str:
+    import textwrap
+
     method = _METHODS.get(str(surface.get("method")), surface.get("method"))
     title = f"{what}: {subject}" if subject else what
-    return f"{title}\n{method}" if method else title
+    lines = [title, *([str(method)] if method else [])]
+    return "\n".join(part for line in lines for part in textwrap.wrap(line, _WRAP))
 
 
-def _axis_label(surface: Mapping[str, Any], i: int) -> str:
+def _axis_label(surface: Mapping[str, Any], i: int, width: int = _WRAP) -> str:
+    import textwrap
+
     labels = list(surface.get("axis_labels") or [])
-    return labels[i] if i < len(labels) else f"direction {i + 1}"
+    text = labels[i] if i < len(labels) else f"direction {i + 1}"
+    return "\n".join(textwrap.wrap(text, width))
+
+
+def _legend_below(fig: Figure, axes: Any, ncols: int = 2, where: str = "lower") -> None:
+    """One legend for the figure, below (or above) the axes, outside the data; labels once."""
+    seen: dict[str, Any] = {}
+    for ax in np.ravel(axes):
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(label, handle)
+    if seen:
+        fig.legend(list(seen.values()), list(seen), loc=f"outside {where} center",
+                   ncols=min(len(seen), ncols), fontsize=7, frameon=False)
 
 
 def _marks(ax: Any, surface: Mapping[str, Any], *, line: bool = False) -> None:
@@ -99,7 +124,7 @@ def plot_surface_line(surface: Mapping[str, Any], *, subject: str | None = None,
         ax.set(xlabel=_axis_label(surface, 0), ylabel=name,
                title=_title(name.split(" ")[0], surface, subject))
         ax.title.set_fontsize(9)
-        ax.legend(fontsize=7)
+    _legend_below(fig, axes)
     return _finish(fig, path)
 
 
@@ -137,8 +162,7 @@ def plot_surface_contours(surface: Mapping[str, Any], field: str = "train_loss",
     ax.title.set_fontsize(10)
     if equal_aspect:
         ax.set_aspect("equal", adjustable="box")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7, loc="best")
+    _legend_below(fig, axes)
     bar = fig.colorbar(filled, ax=ax, format="%.3g")
     bar.set_label(FIELD_LABELS.get(field, field))
     return _finish(fig, path)
@@ -159,7 +183,7 @@ def plot_surface_3d(surface: Mapping[str, Any], field: str = "train_loss", *,
     """
     import matplotlib.pyplot as plt
 
-    fig = plt.figure(figsize=(6.0, 4.8), constrained_layout=True)
+    fig = plt.figure(figsize=(6.4, 5.8), constrained_layout=True)
     ax = fig.add_subplot(projection="3d")
     x, y = np.asarray(surface["x"], np.float64), np.asarray(surface["y"], np.float64)
     z = np.asarray(surface[field], dtype=np.float64)
@@ -170,15 +194,73 @@ def plot_surface_3d(surface: Mapping[str, Any], field: str = "train_loss", *,
         w = np.asarray(where, dtype=np.float64).ravel()
         i, j = int(np.abs(x - w[0]).argmin()), int(np.abs(y - w[1]).argmin())
         ax.scatter([w[0]], [w[1]], [z[i, j]], marker=_MARKERS[k % len(_MARKERS)], c="k", s=40,
-                   label=f"{name} (at the nearest grid value)", depthshade=False)
+                   label=f"{name} (nearest grid point)", depthshade=False, zorder=10)
     label = FIELD_LABELS.get(field, field)
-    ax.set_xlabel(_axis_label(surface, 0), fontsize=7, labelpad=8)
-    ax.set_ylabel(_axis_label(surface, 1), fontsize=7, labelpad=8)
+    ax.set_xlabel(_axis_label(surface, 0, 36), fontsize=7, labelpad=10)
+    ax.set_ylabel(_axis_label(surface, 1, 36), fontsize=7, labelpad=10)
     ax.set_zlabel(label, fontsize=7)
-    ax.set_title(_title(label, surface, subject), fontsize=10)
+    fig.suptitle(_title(label, surface, subject), fontsize=10)
     ax.tick_params(labelsize=7)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7)
+    ax.set_box_aspect(None, zoom=0.85)  # room for the axis labels inside the axes' box
+    _legend_below(fig, [ax], ncols=1)
     bar = fig.colorbar(drawn, ax=ax, shrink=0.6, format="%.3g")
     bar.set_label(label)
     return _finish(fig, path)
+
+
+def write_surface_figures(surface: Mapping[str, Any], folder: str | Path, stem: str, *,
+                          subject: str | None = None) -> list[Path]:
+    """Every figure of one surface into ``folder``, named ``{stem}_...png``; returns the paths.
+
+    A line: loss and error against the coordinate (``{stem}_line.png``). A plane: filled
+    contours with contour lines on log-spaced levels of the train loss (and the test error,
+    when computed), with the marked points and the trajectory, and a 3D view of the train
+    loss (``{stem}_train_loss_contours.png``, ``{stem}_test_error_contours.png``,
+    ``{stem}_train_loss_3d.png``). Axes are drawn to the same scale where the directions
+    share one unit and similar ranges (orthonormal eigenvectors, the minima plane).
+    """
+    import matplotlib.pyplot as plt
+
+    folder = Path(folder)
+    if "y" not in surface:
+        fig = plot_surface_line(surface, subject=subject, path=folder / f"{stem}_line.png")
+        plt.close(fig)
+        return [folder / f"{stem}_line.png"]
+    same_unit = surface.get("method") in ("eigen", "minima")
+    paths = []
+    for field in ("train_loss", "test_error"):
+        if field in surface:
+            path = folder / f"{stem}_{field}_contours.png"
+            plt.close(plot_surface_contours(surface, field, subject=subject,
+                                            equal_aspect=same_unit, path=path))
+            paths.append(path)
+    path = folder / f"{stem}_train_loss_3d.png"
+    plt.close(plot_surface_3d(surface, "train_loss", subject=subject, path=path))
+    return [*paths, path]
+
+
+def export_vtk(surface: Mapping[str, Any], path: str | Path) -> Path:
+    """Write the surface as a legacy ASCII VTK structured grid (ParaView, VisIt), atomically.
+
+    Points ``(x, y, train loss)`` (``y = 0`` on a line), and every value field as point data.
+    """
+    from landscape._io import atomic_write_bytes
+
+    x = np.asarray(surface["x"], dtype=np.float64)
+    y = np.asarray(surface["y"], dtype=np.float64) if "y" in surface else np.zeros(1)
+    fields = [f for f in FIELD_LABELS if f in surface]
+    values = {f: np.asarray(surface[f], dtype=np.float64).reshape(len(x), len(y))
+              for f in fields}
+    z = values.get("train_loss", np.zeros((len(x), len(y))))
+    lines = ["# vtk DataFile Version 3.0", "loss surface (x, y, train loss)", "ASCII",
+             "DATASET STRUCTURED_GRID", f"DIMENSIONS {len(x)} {len(y)} 1",
+             f"POINTS {len(x) * len(y)} double"]
+    # VTK runs x fastest: point (i, j) is number j * NX + i
+    lines += [f"{x[i]!r} {y[j]!r} {z[i, j]!r}" for j in range(len(y)) for i in range(len(x))]
+    lines.append(f"POINT_DATA {len(x) * len(y)}")
+    for f in fields:
+        lines += [f"SCALARS {f} double 1", "LOOKUP_TABLE default"]
+        lines += [repr(float(values[f][i, j])) for j in range(len(y)) for i in range(len(x))]
+    path = Path(path)
+    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+    return path
