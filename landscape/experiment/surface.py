@@ -27,6 +27,7 @@ device (as for every cached analysis).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -66,6 +67,7 @@ __all__ = [
     "surface_basis",
     "surface_cached",
     "surface_fields",
+    "surface_partial",
 ]
 
 METHODS = ("random", "eigen", "pca", "points", "minima")
@@ -152,6 +154,56 @@ def _check(bn: str, strategy: str, share_input_layer: Any, max_batch: Any) -> No
         raise ValueError(f"--max-batch must be a positive integer, got {max_batch!r}")
 
 
+@dataclass(frozen=True)
+class _Grid:
+    axes: tuple[np.ndarray, ...]
+    fields: tuple[str, ...]
+    params: dict[str, Any]
+    data: dict[str, Any]
+
+
+def _grid(subject: Subject, basis: SurfaceBasis, grid: int | Sequence[int],
+          ranges: Sequence[float] | None, *, bn: str, test: bool, errors: bool, strategy: str,
+          share_input_layer: bool | str, max_batch: int | None) -> _Grid:
+    """The axes, fields and store question of a surface (checked, nothing evaluated)."""
+    _check(bn, strategy, share_input_layer, max_batch)
+    sizes = (grid,) if isinstance(grid, int | np.integer) else tuple(grid)
+    if len(sizes) != basis.ndim:
+        raise ValueError(
+            f"the {basis.definition.get('method')} directions span {basis.ndim} axis/axes but "
+            f"--grid gives {len(sizes)} size(s): give {'NX' if basis.ndim == 1 else 'NX NY'}")
+    axes = surface_axes(tuple(int(n) for n in sizes), basis.ranges if ranges is None
+                        else ranges)
+    shape = tuple(len(a) for a in axes)
+    bounds = [float(v) for a in axes for v in (a[0], a[-1])]
+    fields = surface_fields(test=test, errors=errors)
+    splits = ("train", "test") if test else ("train",)
+    params = _question(subject, basis, shape, bounds, bn=bn, fields=fields, strategy=strategy,
+                       share_input_layer=share_input_layer, max_batch=max_batch)
+    return _Grid(axes, fields, params, {s: subject.data_spec[s] for s in splits})
+
+
+def surface_partial(store: Any, subject: Subject, basis: SurfaceBasis, *,
+                    grid: int | Sequence[int] = (21, 21), ranges: Sequence[float] | None = None,
+                    bn: str = "keep", test: bool = True, errors: bool = True,
+                    strategy: str = "loop", share_input_layer: bool | str = "auto",
+                    max_batch: int | None = None) -> Any:
+    """The store's partial entry that holds (or will hold) the surface's grid.
+
+    Arguments as :func:`surface_cached`; nothing is evaluated. Its ``key`` is the surface's
+    store key (module docstring).
+
+    Returns:
+        The :class:`landscape.store.Partial`; ``None`` on torchrun ranks other than 0.
+
+    """
+    g = _grid(subject, basis, grid, ranges, bn=bn, test=test, errors=errors, strategy=strategy,
+              share_input_layer=share_input_layer, max_batch=max_batch)
+    shape = tuple(len(a) for a in g.axes)
+    return cached_grid(store, SURFACE, g.params, inputs=basis.inputs, data=g.data,
+                       fields={f: (shape, "float64") for f in g.fields})
+
+
 def surface_cached(
     store: Any,
     subject: Subject,
@@ -202,23 +254,10 @@ def surface_cached(
         ValueError: a grid or ranges that do not fit the directions, or a bad setting.
 
     """
-    _check(bn, strategy, share_input_layer, max_batch)
-    sizes = (grid,) if isinstance(grid, int | np.integer) else tuple(grid)
-    if len(sizes) != basis.ndim:
-        raise ValueError(
-            f"the {basis.definition.get('method')} directions span {basis.ndim} axis/axes but "
-            f"--grid gives {len(sizes)} size(s): give {'NX' if basis.ndim == 1 else 'NX NY'}")
-    axes = surface_axes(tuple(int(n) for n in sizes), basis.ranges if ranges is None
-                        else ranges)
-    shape = tuple(len(a) for a in axes)
-    bounds = [float(v) for a in axes for v in (a[0], a[-1])]
-    fields = surface_fields(test=test, errors=errors)
-    splits = ("train", "test") if test else ("train",)
-    params = _question(subject, basis, shape, bounds, bn=bn, fields=fields, strategy=strategy,
-                       share_input_layer=share_input_layer, max_batch=max_batch)
-    part = cached_grid(store, SURFACE, params, inputs=basis.inputs,
-                       data={s: subject.data_spec[s] for s in splits},
-                       fields={f: (shape, "float64") for f in fields})
+    settings = {"bn": bn, "test": test, "errors": errors, "strategy": strategy,
+                "share_input_layer": share_input_layer, "max_batch": max_batch}
+    g = _grid(subject, basis, grid, ranges, **settings)
+    part = surface_partial(store, subject, basis, grid=grid, ranges=ranges, **settings)
     finished = part.complete if part is not None else None
     if context().distributed:
         finished = broadcast_object(finished)
@@ -232,20 +271,20 @@ def surface_cached(
             share_input_layer=share_input_layer, max_batch=max_batch)
 
         def run(indices: Any, sink: Any, *, progress: bool = False) -> int:
-            return run_surface(evaluator, axes, sink, indices=indices, progress=progress)
+            return run_surface(evaluator, g.axes, sink, indices=indices, progress=progress)
 
-        computed = fill_round_robin(part, run, fields=fields, progress=progress,
+        computed = fill_round_robin(part, run, fields=g.fields, progress=progress,
                                     desc="surface points", chunk=evaluator.points_per_pass)
     if context().distributed:
         barrier()
     if part is None:
         return None
-    out = surface_layout(basis.directions, axes)
+    out = surface_layout(basis.directions, g.axes)
     complete = bool(part.complete)
     source = part.finalize() if complete else part
-    out.update({f: np.asarray(source[f], dtype=np.float64) for f in fields})
+    out.update({f: np.asarray(source[f], dtype=np.float64) for f in g.fields})
     out["info"] = {**out.get("info", {}), **basis.info}
-    out.update(fields=list(fields), done=np.asarray(part.done), complete=complete,
+    out.update(fields=list(g.fields), done=np.asarray(part.done), complete=complete,
                computed=int(computed), cached=bool(finished), key=part.key,
                definition=basis.definition, inputs=dict(basis.inputs))
     return out

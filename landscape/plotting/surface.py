@@ -256,7 +256,8 @@ def export_vtk(surface: Mapping[str, Any], path: str | Path) -> Path:
              "DATASET STRUCTURED_GRID", f"DIMENSIONS {len(x)} {len(y)} 1",
              f"POINTS {len(x) * len(y)} double"]
     # VTK runs x fastest: point (i, j) is number j * NX + i
-    lines += [f"{x[i]!r} {y[j]!r} {z[i, j]!r}" for j in range(len(y)) for i in range(len(x))]
+    lines += [f"{float(x[i])!r} {float(y[j])!r} {float(z[i, j])!r}" for j in range(len(y))
+              for i in range(len(x))]
     lines.append(f"POINT_DATA {len(x) * len(y)}")
     for f in fields:
         lines += [f"SCALARS {f} double 1", "LOOKUP_TABLE default"]
