@@ -6,8 +6,8 @@ the stability limit of the learning rate?):
 
 * the top-k Hessian eigenpairs: the ``hessian.topk`` entry that ``landscape hessian`` and
   ``landscape project`` ask for too (same key), Lanczos at epoch ``e`` started from the
-  eigenvectors of the previous epoch (a block warm start; not part of the key: the same
-  residual tolerance, so the same answer to it);
+  eigenvectors of the previous epoch and one random vector (:func:`warm_start`; not part of
+  the key: the same residual tolerance, so the same answer to it);
 * the trace by Hutchinson's estimator with its standard error (``hessian.trace``);
 * the share of the full-batch gradient in the top-k eigenspace (Gur-Ari et al. 2018,
   ``hessian.gradient``), beside its random baseline ``k / P``;
@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 from tqdm.auto import tqdm
 
 from landscape.curvature import hutchinson, principal_angles, subspace_overlap, subspace_share
@@ -42,12 +43,36 @@ from landscape.rundir import RunDir
 from landscape.store import Entry, Store
 
 __all__ = ["GRADIENT", "TRACE", "gradient_share", "hessian_trace", "sharpness_over_training",
-           "stability_limit", "topk_overlap"]
+           "stability_limit", "topk_overlap", "warm_start"]
 
 TRACE = Analysis("hessian.trace", 1, lambda p: {"samples": ((int(p["probes"]),), "f")})
 """Hutchinson's trace (Rademacher probes) with its standard error and the samples."""
 GRADIENT = Analysis("hessian.gradient", 1, lambda p: {"per_vector": ((int(p["k"]),), "f")})
 """The full-batch gradient's share in the top-k eigenspace of a ``hessian.topk`` question."""
+
+
+def warm_start(previous: Tensor, *, seed: int = 0) -> Tensor:
+    """A Lanczos start ``[P, k + 1]``: a neighbour's eigenvectors and one seeded random vector.
+
+    Krylov spaces of vectors without a component along an eigenvector never find it, and a
+    start that spans an invariant subspace (up to the tolerance) is accepted as it is: the
+    previous top-k eigenvectors alone would miss an eigenvalue that rose from outside their
+    span to the top (exactly so when the eigenvectors do not turn, e.g. a diagonal Hessian).
+    The random vector gives the start a component along every eigenvector, as a cold start
+    has, while most of its weight stays on the previous top-k.
+
+    Args:
+        previous: ``[k, P]`` rows (as stored) or ``[P, k]`` columns of eigenvectors.
+        seed: seed of the random vector.
+
+    >>> warm_start(torch.eye(5)[:2]).shape
+    torch.Size([5, 3])
+    """
+    rows = previous if previous.shape[0] <= previous.shape[-1] else previous.T
+    gen = torch.Generator(device="cpu").manual_seed(int(seed) + 1)
+    extra = torch.randn(rows.shape[1], generator=gen, dtype=torch.float64)
+    extra = (extra / extra.norm()).to(rows)
+    return torch.cat([rows, extra[None]]).T
 
 
 def _mode(subject: Subject, params: Sequence[str] | None) -> dict[str, Any]:
@@ -195,8 +220,8 @@ def _labels(runs: Sequence[Path]) -> list[str]:
 def _one_epoch(store: Store, subject: Subject, previous: Entry | None, *, top_k: int,
                tol: float, trace_probes: int, seed: int, warm: bool,
                progress: bool) -> tuple[Entry, dict[str, Any]]:
-    start = (torch.as_tensor(previous["eigenvectors"]) if warm and previous is not None
-             else None)
+    start = (warm_start(torch.as_tensor(previous["eigenvectors"]), seed=seed)
+             if warm and previous is not None else None)
     top = hessian_topk(store, subject, k=top_k, tol=tol, seed=seed, start=start,
                        progress=progress)
     grad = gradient_share(store, subject, top, k=top_k, tol=tol, seed=seed)
