@@ -51,6 +51,16 @@ def format_verdict_table(reports: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _minima_line(s: dict[str, Any]) -> str:
+    """Where the gRDA minimum sits in the minima plane (Chao et al. 2020), in one line."""
+    there = f"{s['grda_loss']:.4g}" if s["grda_loss"] is not None else "(off the grid)"
+    return (f"Minima plane (mu={s['mu']}): gRDA at (1, 0) in units of ||w_gRDA - w_SGD|| = "
+            f"{s['delta_norm']:.4g}, train loss {there} vs {s['sgd_loss']:.4g} at SGD; the top "
+            f"eigenvector is {'sharper' if s['sharper_eigenvector'] else 'not sharper'} than "
+            f"SGD->gRDA (curvature {s['curvature_eigenvector']:.3g} vs "
+            f"{s['curvature_delta']:.3g})")
+
+
 def format_demo(result: dict[str, Any]) -> str:
     """Terminal summary: the pairs with the control, the verdict table, the last report."""
     reports = result["reports"]
@@ -83,7 +93,9 @@ def format_demo(result: dict[str, Any]) -> str:
     lines += ["", f"Full report for mu={last}:", "", format_report(reports[last]), ""]
     for label, table in result["features"].items():
         lines += [f"Feature sparsity ({label}):", table, ""]
-    lines += [f"Hessian trace at the SGD minimum (Hutchinson): {result['spectrum']['trace']:.4g}",
-              "", "Figures:"] + [f"  {f}" for f in result["figures"]]
+    lines += [f"Hessian trace at the SGD minimum (Hutchinson): {result['spectrum']['trace']:.4g}"]
+    if result.get("surfaces"):
+        lines.append(_minima_line(result["surfaces"]))
+    lines += ["", "Figures:"] + [f"  {f}" for f in result["figures"]]
     lines.append(f"\ndone in {result['seconds']:.1f} s")
     return "\n".join(lines)

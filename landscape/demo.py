@@ -5,9 +5,11 @@ several ``mu`` from one seed on ``mnist5k``; compute top-k Hessian eigenpairs, f
 Bezier curve from SGD's minimum to each gRDA minimum and evaluate it and the straight line,
 fit and evaluate the same between the two SGD runs as a control (the straight line between
 two SGD seeds rises: the instrument sees barriers), evaluate a plane, project
-``w_gRDA - w_SGD`` on the top-k eigenspace epoch by epoch, compute the spectrum and the
-feature statistics; write everything to the result store and the figures to a folder, and
-print the directional-pruning verdict for every ``mu``.
+``w_gRDA - w_SGD`` on the top-k eigenspace epoch by epoch, compute the spectrum, two loss
+surfaces at the SGD minimum (a filter-normalised random plane and the plane of
+``w_gRDA - w_SGD`` and the top eigenvector) and the feature statistics; write everything
+to the result store and the figures to a folder, and print the directional-pruning verdict for
+every ``mu``.
 
 Every step reuses what exists: finished runs are not retrained, fitted curves are not refitted
 and every analysis answers from the store, so a second demo computes nothing. The analyses use
@@ -32,6 +34,7 @@ from landscape.experiment.curvature import hessian_spectrum
 from landscape.experiment.curves import CurveFitConfig, along_cached, load_curve, plane_cached
 from landscape.experiment.features import feature_statistics_cached
 from landscape.experiment.subject import DataOptions, resolve_subject
+from landscape.experiment.surface import pruning_surfaces
 from landscape.rundir import RunDir
 from landscape.stats import format_sparsity_table
 from landscape.store import Store
@@ -69,6 +72,7 @@ class DemoPreset:
     slq_probes: int = 4
     slq_steps: int = 40
     trace_probes: int = 80
+    surface_grid: int = 21
     thresholds: Thresholds = field(default_factory=Thresholds)
 
 
@@ -82,7 +86,7 @@ PRESETS: dict[str, DemoPreset] = {
                       "num_test": 48},
         model_args={"widths": [12]}, epochs=2, batch_size=32, c=0.05, mus=(0.51, 0.6),
         top_k=3, curve=CurveFitConfig(epochs=2, batch_size=32), points=5, grid=3,
-        slq_probes=2, slq_steps=8, trace_probes=16,
+        slq_probes=2, slq_steps=8, trace_probes=16, surface_grid=5,
     ),
 }
 
@@ -239,6 +243,17 @@ def run_demo(
                                     progress=progress)
         st["result"] = f"trace {float(spectrum['trace']):.4g}"
 
+    g = p.surface_grid
+    with _stage(log, store, "surfaces", f"filter-normalised random {g}x{g} surface at SGD and "
+                f"the minima plane of gRDA mu={plane_mu}") as st:
+        surfaces = pruning_surfaces(
+            store, sgd_final, RunDir(runs[f"grda_mu{plane_mu}"]).checkpoint_path(p.epochs),
+            grid=g, top_k=p.top_k, device=dev, progress=progress)
+        n = surfaces["computed"]
+        st["done"] = f"computed {n} of {2 * g * g} points" if n else "found in the store"
+        st["result"] = (f"train loss {surfaces['summary']['grda_loss']:.4g} at gRDA vs "
+                        f"{surfaces['summary']['sgd_loss']:.4g} at SGD")
+
     features = {}
     for label in ("sgd", f"grda_mu{plane_mu}"):
         with _stage(log, store, f"features {label}", "dead units, universality, "
@@ -249,7 +264,7 @@ def run_demo(
             ).stats
 
     with _stage(log, store, "figures", f"into {figures}") as st:
-        paths = _figures(figures, runs, reports, plane, along, spectrum, features)
+        paths = _figures(figures, runs, reports, plane, along, spectrum, features, surfaces)
         st["done"] = f"wrote {len(paths)} figures"
     control = reports[f"{p.mus[0]:g}"]["control"]
     return {
@@ -261,12 +276,15 @@ def run_demo(
         "features": {k: format_sparsity_table(v) for k, v in features.items()},
         "plane": {"key": plane["key"], "complete": bool(plane["complete"]),
                   "computed": int(plane["computed"])},
+        "surfaces": {"mu": plane_mu, **surfaces["summary"], "computed": surfaces["computed"],
+                     "keys": [surfaces[k]["key"] for k in ("random", "minima")]},
         "figures": [str(f) for f in paths],
         "seconds": time.perf_counter() - start,
     }
 
 
-def _figures(folder: Path, runs, reports, plane, along, spectrum, features) -> list[Path]:
+def _figures(folder: Path, runs, reports, plane, along, spectrum, features,
+             surfaces=None) -> list[Path]:
     from landscape.plotting import (
         plot_along,
         plot_density,
@@ -296,4 +314,13 @@ def _figures(folder: Path, runs, reports, plane, along, spectrum, features) -> l
         save_figure(plot_weight_norms(features), folder / "features_unit_norms.png"),
     ]
     paths += plot_report(reports[mu], folder / f"verify_mu{mu}")
+    if surfaces is not None:
+        from landscape.plotting.surface import write_surface_figures
+
+        paths += write_surface_figures(surfaces["random"], folder, "surface_random_sgd",
+                                       subject="SGD", fields=("train_loss",))
+        paths += write_surface_figures(surfaces["minima"], folder,
+                                       f"surface_minima_sgd_grda_mu{mu}",
+                                       subject=f"SGD and gRDA mu={mu}", fields=("train_loss",),
+                                       three_d=False)
     return paths

@@ -63,6 +63,7 @@ __all__ = [
     "minima_summary",
     "pca_basis",
     "points_basis",
+    "pruning_surfaces",
     "random_basis",
     "surface_basis",
     "surface_cached",
@@ -342,3 +343,45 @@ def minima_summary(result: dict[str, Any], field: str = "train_loss") -> dict[st
         "sharper_eigenvector": bool(curv_y > curv_x),
         "cos_eigenvector_delta": info.get("cos_eigenvector_delta"),
     }
+
+
+def pruning_surfaces(store: Any, sgd: Any, grda: Any, *, grid: int = 21, top_k: int = 10,
+                     device: Any = "cpu", progress: bool = False) -> dict[str, Any]:
+    """The two surfaces of the directional-pruning question, at the SGD minimum.
+
+    A filter-normalised random plane at ``w_SGD`` (Li et al. 2018; seed 0, ``[-1, 1]^2``) and
+    the ``minima`` plane of ``w_gRDA - w_SGD`` and the top Hessian eigenvector at ``w_SGD``
+    (Chao et al. 2020; top-``top_k`` entry, ``[-0.5, 1.5] x [-1, 1]``), both ``grid x grid``
+    on the SGD run's own training and test data, with the command line's defaults (so
+    ``landscape surface SGD --directions random|minima ...`` answers from the same entries).
+
+    Args:
+        store: the result store.
+        sgd: the SGD minimum (a landscape checkpoint or run directory).
+        grda: the gRDA minimum (a landscape checkpoint of the same model).
+        grid: points per axis (odd, so that ``w_SGD`` is a grid point; ``grid - 1`` a
+            multiple of 4 puts ``w_gRDA`` on one too).
+        top_k: the Hessian top-k entry the eigenvector comes from.
+        device: where to evaluate.
+        progress: show progress bars.
+
+    One process only (under torchrun use :func:`surface_cached` on every rank).
+
+    Returns:
+        ``{"random": ..., "minima": ...}`` (the dicts of :func:`surface_cached`),
+        ``"summary"`` (:func:`minima_summary` of the train loss) and ``"computed"`` (points
+        evaluated by this call).
+
+    """
+    from landscape.experiment.subject import DataOptions, at_checkpoint, resolve_subject
+
+    origin = resolve_subject(sgd, data=DataOptions(device=device), splits=("train", "test"))
+    other = at_checkpoint(origin, grda)
+    bases = {"random": random_basis(origin),
+             "minima": minima_basis(store, origin, other, top_k=top_k, progress=progress)}
+    out: dict[str, Any] = {name: surface_cached(store, origin, basis, grid=(grid, grid),
+                                                progress=progress)
+                           for name, basis in bases.items()}
+    out["summary"] = minima_summary(out["minima"])
+    out["computed"] = sum(out[name]["computed"] for name in bases)
+    return out

@@ -209,7 +209,9 @@ def plot_surface_3d(surface: Mapping[str, Any], field: str = "train_loss", *,
 
 
 def write_surface_figures(surface: Mapping[str, Any], folder: str | Path, stem: str, *,
-                          subject: str | None = None) -> list[Path]:
+                          subject: str | None = None,
+                          fields: tuple[str, ...] = ("train_loss", "test_error"),
+                          three_d: bool = True) -> list[Path]:
     """Every figure of one surface into ``folder``, named ``{stem}_...png``; returns the paths.
 
     A line: loss and error against the coordinate (``{stem}_line.png``). A plane: filled
@@ -218,6 +220,7 @@ def write_surface_figures(surface: Mapping[str, Any], folder: str | Path, stem: 
     loss (``{stem}_train_loss_contours.png``, ``{stem}_test_error_contours.png``,
     ``{stem}_train_loss_3d.png``). Axes are drawn to the same scale where the directions
     share one unit and similar ranges (orthonormal eigenvectors, the minima plane).
+    ``fields`` chooses the contour figures of a plane, ``three_d`` the 3D view.
     """
     import matplotlib.pyplot as plt
 
@@ -228,15 +231,16 @@ def write_surface_figures(surface: Mapping[str, Any], folder: str | Path, stem: 
         return [folder / f"{stem}_line.png"]
     same_unit = surface.get("method") in ("eigen", "minima")
     paths = []
-    for field in ("train_loss", "test_error"):
+    for field in fields:
         if field in surface:
             path = folder / f"{stem}_{field}_contours.png"
             plt.close(plot_surface_contours(surface, field, subject=subject,
                                             equal_aspect=same_unit, path=path))
             paths.append(path)
-    path = folder / f"{stem}_train_loss_3d.png"
-    plt.close(plot_surface_3d(surface, "train_loss", subject=subject, path=path))
-    return [*paths, path]
+    if three_d:
+        paths.append(folder / f"{stem}_train_loss_3d.png")
+        plt.close(plot_surface_3d(surface, "train_loss", subject=subject, path=paths[-1]))
+    return paths
 
 
 def export_vtk(surface: Mapping[str, Any], path: str | Path) -> Path:

@@ -190,3 +190,25 @@ def test_pca_of_a_one_epoch_run_and_minima_in_the_wrong_roles(runs, tmp_path, ca
     assert main(["surface", str(grda), "--directions", "minima", "--grda", str(sgd)]) == 2
     err = capsys.readouterr().err
     assert "CHECKPOINT must be a plain SGD run" in err and "--grda" in err
+
+
+def test_the_demo_surfaces_answer_from_its_store(tiny_demo, monkeypatch, capsys):
+    """The demo's two surfaces are the command's defaults: the command finds them."""
+    from landscape.demo import PRESETS, format_demo
+
+    _, result = tiny_demo
+    runs, g = result["runs"], str(PRESETS["tiny"].surface_grid)
+    _forbid(monkeypatch)
+    keys = []
+    for extra in (["--directions", "random"],
+                  ["--directions", "minima", "--grda", runs["grda_mu0.6"], "--top-k",
+                   str(PRESETS["tiny"].top_k)]):
+        out = _json(capsys, ["surface", runs["sgd"], *extra, "--grid", g, g, "--json"])
+        assert out["cached"] and out["computed"] == 0
+        keys.append(out["key"])
+    s = result["surfaces"]
+    assert s["keys"] == keys and s["mu"] == "0.6"
+    assert s["grda_loss"] == out["train_loss"][3][2] and s["sgd_loss"] == out["train_loss"][1][2]
+    line = next(x for x in format_demo(result).splitlines() if x.startswith("Minima plane"))
+    assert "gRDA at (1, 0)" in line and f"{s['sgd_loss']:.4g} at SGD" in line
+    assert ("is sharper" in line) == s["sharper_eigenvector"]
