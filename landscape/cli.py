@@ -25,9 +25,12 @@ COMMAND_MODULES: tuple[str, ...] = (
     "landscape.commands.curve",
     "landscape.commands.tradeoff",
     "landscape.commands.hessian",
+    "landscape.commands.sharpness",
+    "landscape.commands.flatness",
     "landscape.commands.surface",
     "landscape.commands.project",
     "landscape.commands.verify",
+    "landscape.commands.report",
     "landscape.commands.demo",
 )
 

@@ -1,4 +1,4 @@
-"""landscape curve fit|eval|plane: mode connectivity (Garipov et al. 2018) from the shell.
+"""landscape curve fit|eval|plane|hessian: mode connectivity (Garipov et al. 2018).
 
 'curve fit A B --out DIR' fits a quadratic Bezier curve (or a chain) of low loss between two
 networks into a resumable run directory. A and B are landscape checkpoints, run directories
@@ -6,7 +6,8 @@ networks into a resumable run directory. A and B are landscape checkpoints, run 
 .safetensors file) with the model named by --model or --model-file (both endpoints share the
 model and the data flags). 'curve eval DIR' gives the loss and error along the curve and along
 the straight line, and their barriers (Garipov et al. 2018); 'curve plane DIR' the loss and
-error over the plane through the bends (Chao et al. 2020, Fig. 5). Results are cached in the
+error over the plane through the bends (Chao et al. 2020, Fig. 5); 'curve hessian DIR' the
+top-k Hessian eigenvalues and trace along the curve and the line. Results are cached in the
 result store; errors are fractions in --json, percent in the printed text and the figures.
 """
 
@@ -158,6 +159,56 @@ def _plane(args: argparse.Namespace) -> int:
     return 0
 
 
+def _short(record: dict[str, Any]) -> str:
+    """An endpoint's short name: ``sgd epoch 8`` for a run's checkpoint, else the file name."""
+    label = str(record.get("label") or record.get("path") or "?")
+    head, sep, epoch = label.rpartition(" epoch ")
+    return f"{Path(head).name} epoch {epoch}" if sep else Path(label).name
+
+
+def _hessian(args: argparse.Namespace) -> int:
+    from landscape.experiment.curvehessian import curvature_along
+
+    store = open_store(args.store, args.curve_dir)
+    loaded = _load(args)
+    # torchrun: the values of t are dealt round-robin over the ranks, rank 0 writes
+    res = curvature_along(store, loaded, points=args.points, k=args.top_k, tol=args.tol,
+                          trace_probes=args.trace_probes, seed=args.seed,
+                          line=not args.no_line, progress=_progress(args))
+    if res is None:  # torchrun, rank > 0
+        return 0
+    ends = [_short(loaded.config["endpoints"][r]) for r in ("start", "end")]
+    figures: list[str] = []
+    if args.figures and res["complete"]:
+        from landscape.plotting import save_figure
+        from landscape.plotting.sharpness import plot_curve_hessian
+
+        figures.append(str(save_figure(plot_curve_hessian(res, ends=ends),
+                                       Path(args.figures) / "curve_hessian.png")))
+    paths = [p for p in ("curve", "line") if p in res]
+    if args.json:
+        emit_json({"t": res["t"], "k": res["k"], "start": ends[0], "end": ends[1],
+                   **{p: {**res[p], "lambda_max_max": float(res[p]["lambda_max"].max())}
+                      for p in paths},
+                   "complete": res["complete"], "computed": res["computed"], "key": res["key"],
+                   "store": str(store.root), "epoch": loaded.epoch, "figures": figures})
+        return 0
+    print(f"top-{res['k']} Hessian eigenvalues along {args.curve_dir} (t = 0: {ends[0]}, "
+          f"t = 1: {ends[1]}), {int(res['done'].sum())}/{res['done'].size} points done "
+          f"({res['computed']} computed now) [{res['key'][:12]}]")
+    print(f"{'t':>6}" + "".join(f"{p + ' lambda_1':>17}{p + ' trace':>14}{p + ' loss':>12}"
+                                for p in paths))
+    for i, t in enumerate(res["t"]):
+        print(f"{t:>6.3f}" + "".join(f"{res[p]['lambda_max'][i]:>17.4g}"
+                                     f"{res[p]['trace'][i]:>14.4g}{res[p]['loss'][i]:>12.4f}"
+                                     for p in paths))
+    for p in paths:
+        print(f"  {p}: max lambda_1 {float(res[p]['lambda_max'].max()):.4g}")
+    for path in figures:
+        print(f"  figure {path}")
+    return 0
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("curve_dir", metavar="CURVE_DIR", help="directory of `landscape curve fit`")
     p.add_argument("--epoch", type=int_at_least(0), default=None,
@@ -207,7 +258,7 @@ def _add_fit(csub: argparse._SubParsersAction) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``landscape curve fit|eval|plane``."""
+    """Add ``landscape curve fit|eval|plane|hessian``."""
     p = sub.add_parser("curve", help="mode connectivity: fit a curve, evaluate it, its plane",
                        description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -226,3 +277,24 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="points per axis (default 21)")
     pl.add_argument("--margin", type=float, default=0.2, help="beyond [0, 1] (default 0.2)")
     pl.set_defaults(func=_plane)
+
+    he = csub.add_parser(
+        "hessian", help="top-k Hessian eigenvalues and trace along the curve and the line",
+        description="Curvature along a fitted curve: at each t the BatchNorm statistics are "
+                    "recomputed (as `curve eval` does), then the top-k eigenvalues of the "
+                    "training-loss Hessian (Lanczos, started from the neighbouring t) and its "
+                    "trace (Hutchinson 1989); also along the straight line between the ends. "
+                    "Each t is stored as soon as it is done (an interrupted run resumes); "
+                    "under torchrun the t are spread over the ranks.")
+    _common(he)
+    he.add_argument("--points", type=int_at_least(2), default=21,
+                    help="values of t (default 21)")
+    he.add_argument("--top-k", type=int_at_least(1), default=5,
+                    help="eigenpairs per point (default 5)")
+    he.add_argument("--tol", type=positive_float, default=1e-3,
+                    help="relative Ritz residual tolerance (default 1e-3)")
+    he.add_argument("--trace-probes", type=int_at_least(0), default=20,
+                    help="Hutchinson probes per point (0: no trace; default 20)")
+    he.add_argument("--seed", type=int, default=0, help="seed of the random start and probes")
+    he.add_argument("--no-line", action="store_true", help="the curve only, not the line")
+    he.set_defaults(func=_hessian)
