@@ -19,7 +19,7 @@ from matplotlib.colors import BoundaryNorm
 
 from landscape.plotting._style import legend_below, new_figure, save_figure
 
-__all__ = ["log_levels", "plot_along", "plot_plane", "plot_plane_panel"]
+__all__ = ["log_levels", "plot_along", "plot_along_compare", "plot_plane", "plot_plane_panel"]
 
 _ENDS = ("A", "B")  # endpoint names when the caller gives none (as in `landscape curve fit A B`)
 _CITE = "Garipov et al. 2018; Chao et al. 2020, Fig. 5"
@@ -152,4 +152,39 @@ def plot_along(along: Mapping[str, Any], path: str | Path | None = None, *,
     legend_below(fig, ncols=4)
     if path is not None:
         save_figure(fig, path)
+    return fig
+
+
+def plot_along_compare(alongs: Mapping[str, Mapping[str, Any]], *, start: str = "A",
+                       title: str | None = None):
+    """Several curves from one start: train loss and test error (%) along ``t``.
+
+    One colour per curve (its end named in the legend), the fitted curve solid and the
+    straight line dashed, as Chao et al. 2020, Fig. 5 (bottom) for several runs at once.
+
+    Args:
+        alongs: end label -> a ``curves.along`` entry (``t``, ``curve``, ``line``).
+        start: what ``t = 0`` is for every curve.
+        title: the figure title (default: names the start and cites the papers).
+    """
+    fig, axes = new_figure(2, 1, height=3.6)
+    for i, (label, along) in enumerate(alongs.items()):
+        t = np.asarray(along["t"])
+        for part, style in (("curve", "-"), ("line", "--")):
+            if part not in along:
+                continue
+            r = along[part]
+            name = f"{label}: {'Bezier curve' if part == 'curve' else 'straight line'}"
+            axes[0, 0].plot(t, r["train_loss"], style, color=f"C{i % 10}", label=name)
+            if "test_error" in r:
+                axes[0, 1].plot(t, 100.0 * np.asarray(r["test_error"]), style,
+                                color=f"C{i % 10}", label=name)
+    for ax, name in zip(axes[0], ("train loss (nats)", "test error (%)")):
+        ax.set_xlabel(f"t  (t = 0: {start},  t = 1: the run named in the legend)")
+        ax.set_ylabel(name)
+        ax.set_title(name.split(" (")[0] + " along t", fontsize=10)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title or f"Loss and error from {start} to each run: fitted curves (solid) "
+                          f"and straight lines (dashed)\n({_CITE})", fontsize=10)
+    legend_below(fig, [axes[0, 0]], ncols=2)
     return fig
