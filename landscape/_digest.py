@@ -30,6 +30,7 @@ __all__ = [
     "identity_digest",
     "payload_digests",
     "plain",
+    "read_header",
     "rest_digest",
     "state_digest",
     "stored_identity",
@@ -150,20 +151,45 @@ def payload_digests(payload: Mapping[str, Any]) -> dict[str, str]:
 
 _HEX = re.compile(r"[0-9a-f]{64}")
 
+# The entries of a checkpoint payload that hold no tensor (what a cache hit may need).
+HEADER_KEYS = ("format", "format_version", "library_version", "model", "param_names", "epoch",
+               "step", "config", "digests")
 
-def stored_identity(path: Path, *, fmt: str, since: int) -> str | None:
-    """The identity of a checkpoint from the state digest it stores, reading no tensor.
+
+def read_header(path: Path) -> dict[str, Any] | None:
+    """The plain entries of a dict saved by ``torch.save`` (:data:`HEADER_KEYS`), no tensor read.
 
     ``torch.load(..., mmap=True)`` maps the tensor records instead of reading them, so this
-    costs the pickle, not the size of the file. Anything unusual (another format, a version
-    before ``since``, no digest, a damaged or unsafe file) gives ``None``, and the caller loads
-    the whole file, which reports what is wrong.
+    costs the pickle, not the size of the file. A readable payload that is not a dict gives
+    ``{}``; a file that cannot be read safely (damaged, unsafe, not a zip archive) ``None``.
     """
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        model, stored = payload["model"], payload["digests"]
-        ok = (payload["format"] == fmt and isinstance(payload["format_version"], int)
-              and payload["format_version"] >= since and _HEX.fullmatch(stored["state"]))
-        return identity_digest(model["name"], model["kwargs"], stored["state"]) if ok else None
     except Exception:  # any failure: the full load explains it
+        return None
+    if not isinstance(payload, dict):
+        return {}
+    return {k: payload[k] for k in HEADER_KEYS if k in payload}
+
+
+def stored_identity(header: Mapping[str, Any] | None, *, fmt: str, since: int) -> str | None:
+    """The identity of a checkpoint from the state digest its header stores (no tensor read).
+
+    Anything unusual (another format, a version before ``since``, no digest) gives ``None``,
+    and the caller loads the whole file, which reports what is wrong.
+
+    >>> h = {"format": "f", "format_version": 2, "model": {"name": "mlp", "kwargs": {}},
+    ...      "digests": {"state": "0" * 64}}
+    >>> stored_identity(h, fmt="f", since=2) == identity_digest("mlp", {}, "0" * 64)
+    True
+    >>> stored_identity({**h, "format_version": 1}, fmt="f", since=2) is None
+    True
+    """
+    try:
+        model, stored = header["model"], header["digests"]  # type: ignore[index]
+        ok = (header["format"] == fmt and isinstance(header["format_version"], int)
+              and header["format_version"] >= since and isinstance(stored["state"], str)
+              and _HEX.fullmatch(stored["state"]))
+        return identity_digest(model["name"], model["kwargs"], stored["state"]) if ok else None
+    except Exception:  # a header of another shape: the full load explains it
         return None

@@ -37,13 +37,13 @@ from landscape._digest import (
     identity_digest,
     payload_digests,
     plain,
+    read_header,
     rest_digest,
     state_digest,
     stored_identity,
 )
 from landscape._io import atomic_path
 from landscape._types import ParamDict
-from landscape.models import create_model
 from landscape.params import IncompatibleParameters, params_to_vector, vector_to_params
 from landscape.params import check_comparable as _check_params
 
@@ -52,8 +52,10 @@ __all__ = [
     "FORMAT_VERSION",
     "Checkpoint",
     "CheckpointError",
+    "CheckpointHeader",
     "check_comparable",
     "checkpoint_digest",
+    "checkpoint_header",
     "is_landscape_checkpoint",
     "load_checkpoint",
     "model_digest",
@@ -106,6 +108,8 @@ class Checkpoint:
 
     def build_model(self, device: str | torch.device | None = None) -> nn.Module:
         """Rebuild the model with :func:`create_model` and load this state into it."""
+        from landscape.models import create_model
+
         model = create_model(self.model_name, **self.model_kwargs)
         load_into(model, self.state_dict, what=str(self.path or "checkpoint"))
         return model.to(device) if device is not None else model
@@ -132,6 +136,30 @@ class Checkpoint:
         """One line: model, epoch, step, number of parameters."""
         n = sum(self.state_dict[p].numel() for p in self.param_names)
         return f"{self.model_name} epoch {self.epoch} step {self.step}, {n:,} parameters"
+
+
+@dataclass(frozen=True)
+class CheckpointHeader:
+    """What a landscape checkpoint records about itself, read without its tensors.
+
+    Attributes:
+        path: the file.
+        model_name: registry name of the model.
+        model_kwargs: the keyword arguments that rebuild it.
+        epoch: completed epochs.
+        step: optimizer steps taken.
+        config: the run configuration.
+        param_names: names of the trainable parameters, in ``named_parameters()`` order.
+
+    """
+
+    path: Path
+    model_name: str
+    model_kwargs: dict[str, Any]
+    epoch: int
+    step: int
+    config: dict[str, Any]
+    param_names: list[str]
 
 
 def save_checkpoint(
@@ -352,6 +380,20 @@ def _file_key(path: Path) -> tuple[str, int, int] | None:
     return str(path.resolve()), st.st_mtime_ns, st.st_size
 
 
+_HEADER_CACHE: dict[tuple[str, int, int], dict[str, Any] | None] = {}
+
+
+def _header(path: Path) -> dict[str, Any] | None:
+    """:func:`landscape._digest.read_header`, memoised per file version."""
+    key = _file_key(path)
+    if key is not None and key in _HEADER_CACHE:
+        return _HEADER_CACHE[key]
+    header = read_header(path)
+    if key is not None and key == _file_key(path):  # not replaced while it was read
+        _HEADER_CACHE[key] = header
+    return header
+
+
 def is_landscape_checkpoint(path: str | Path) -> bool:
     """Whether ``path`` holds a landscape checkpoint (else: foreign weights, another file).
 
@@ -365,11 +407,35 @@ def is_landscape_checkpoint(path: str | Path) -> bool:
         head = f.read(9)
     if len(head) == 9 and head[8:9] == b"{" and not zipfile.is_zipfile(path):
         return False  # safetensors: an 8-byte header length, then its JSON header
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # unreadable, unsafe or damaged: let load_checkpoint say which
+    header = _header(path)
+    if header is None:  # unreadable, unsafe or damaged: let load_checkpoint say which
         return zipfile.is_zipfile(path)
-    return isinstance(payload, dict) and payload.get("format") == FORMAT
+    return header.get("format") == FORMAT
+
+
+def checkpoint_header(path: str | Path) -> CheckpointHeader | None:
+    """The record of a landscape checkpoint (model, epoch, step, config), reading no tensor.
+
+    Memoised per file version (path, modification time, size). ``None`` for anything that
+    :func:`load_checkpoint` would refuse before looking at the tensors (another format, a
+    newer version, a missing entry, an unreadable pickle): load it to learn why. The header
+    is not verified (the tensors are not read): a computation loads the file with
+    :func:`load_checkpoint`, which refuses damage.
+    """
+    path = Path(path)
+    h = _header(path) if path.is_file() else None
+    if not h or h.get("format") != FORMAT:
+        return None
+    version, model = h.get("format_version"), h.get("model")
+    if (not isinstance(version, int) or version > FORMAT_VERSION
+            or any(k not in h for k in _REQUIRED if k != "state_dict")
+            or not (isinstance(model, dict) and {"name", "kwargs"} <= set(model))):
+        return None
+    return CheckpointHeader(
+        path=path, model_name=model["name"], model_kwargs=dict(model["kwargs"]),
+        epoch=int(h["epoch"]), step=int(h["step"]), config=dict(h.get("config") or {}),
+        param_names=list(h["param_names"]),
+    )
 
 
 def checkpoint_digest(path: str | Path) -> str:
@@ -390,8 +456,8 @@ def checkpoint_digest(path: str | Path) -> str:
     key = _file_key(path)
     if key is not None and key in _DIGEST_CACHE:
         return _DIGEST_CACHE[key]
-    digest = (stored_identity(path, fmt=FORMAT, since=_DIGESTED_SINCE) if key is not None
-              else None)
+    digest = (stored_identity(_header(path), fmt=FORMAT, since=_DIGESTED_SINCE)
+              if key is not None else None)
     if digest is None:  # no stored digest: load (which memoises the identity of what it read)
         ckpt = load_checkpoint(path)
         cached = _DIGEST_CACHE.get(key) if key is not None else None

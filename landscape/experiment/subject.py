@@ -17,12 +17,22 @@ for a foreign file :func:`landscape.weights.foreign_digest`), so two different m
 share a cache entry, and ``data_spec`` identifies each split's data. ``source`` and
 ``data_source`` are JSON records from which :func:`resolve_subject` rebuilds the same subject
 (a fitted curve records its endpoints this way).
+
+A subject is resolved lazily, so that a question the result store answers reads neither the
+weights nor the data: ``digest``, ``data_spec``, ``label`` and ``num_classes`` are known at
+once (a landscape checkpoint's stored digest and header, read without its tensors; the
+data's recorded identity, :func:`landscape.data.dataset_identity`), while ``model``,
+``checkpoint``, ``dataset`` and the data's tensors are made on first use, inside a
+computation. Making the model loads the checkpoint with
+:func:`landscape.checkpoint.load_checkpoint`, which verifies every tensor against the stored
+digests: a damaged file is refused before any computation reads it (its stored digest is the
+identity of its intended content, so a cached answer stays right for it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +40,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from landscape.checkpoint import Checkpoint, is_landscape_checkpoint
-from landscape.data import Dataset, EvalSet, dataset_from_config, get_dataset
+from landscape.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    CheckpointHeader,
+    check_comparable,
+    checkpoint_digest,
+    checkpoint_header,
+    is_landscape_checkpoint,
+    load_checkpoint,
+)
+from landscape.data import Dataset
+from landscape.experiment._subjectdata import Batches, DataOptions, Once, resolve_data
 from landscape.rundir import resolve_checkpoint
 
 __all__ = [
@@ -43,7 +63,6 @@ __all__ = [
     "split_label",
 ]
 
-Batches = Iterable[tuple[Tensor, Tensor]]
 LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {"cross_entropy": F.cross_entropy}
 
 
@@ -61,53 +80,18 @@ class ModelOptions:
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class DataOptions:
-    """Which data, and how it is evaluated.
-
-    Attributes:
-        dataset: a registry dataset name (default: the run's, for a landscape checkpoint).
-        options: dataset options (they replace the run's when ``dataset`` names another).
-        root: where file-backed datasets live (``imagefolder``: the image folder).
-        data_file: ``"PATH.py:FACTORY"`` returning the evaluation batches (runs that file).
-        file_options: keyword options of the data factory.
-        batch_size: samples per evaluation batch of registry datasets (default 1000).
-        subset: keep this many samples of each split of a registry dataset (fixed seed).
-        device: where the model and data live.
-        dtype: floating dtype of the parameters and inputs.
-
-    """
-
-    dataset: str | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
-    root: str | None = None
-    data_file: str | None = None
-    file_options: Mapping[str, Any] = field(default_factory=dict)
-    batch_size: int = 1000
-    subset: int | None = None
-    device: torch.device | str = "cpu"
-    dtype: torch.dtype = torch.float32
-
-
-class _Cast:
-    """Re-iterable view of user batches moved to a device and floating dtype."""
-
-    def __init__(self, batches: Batches, device: torch.device, dtype: torch.dtype) -> None:
-        self.batches, self.device, self.dtype = batches, device, dtype
-
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        for x, y in self.batches:
-            x = x.to(self.device, self.dtype) if x.is_floating_point() else x.to(self.device)
-            yield x, y.to(self.device)
-
-
-@dataclass
 class Subject:
     """One network at one parameter point, with its evaluation data, loss and identity.
 
+    Pass ``model`` (and ``checkpoint``, ``dataset``) to hold them, or ``make_model`` (and
+    ``make_checkpoint``, ``make_dataset``) to make them on first use (see the module's
+    docstring): :func:`resolve_subject` does the latter.
+
     Attributes:
-        model: the network on the analysis device, holding the point's parameters.
-        data: split (``"train"``, ``"test"``) -> re-iterable evaluation batches.
+        model: the network on the analysis device, holding the point's parameters (made on
+            first use).
+        data: split (``"train"``, ``"test"``) -> re-iterable evaluation batches (registry
+            data: :class:`landscape.data.DeferredEvalSet`, made when first iterated).
         data_spec: split -> JSON-able identity of that split's data (for store keys).
         digest: content identity of the model's definition and tensors.
         label: how to name the subject in messages and figures.
@@ -115,24 +99,93 @@ class Subject:
         source: JSON record of where the subject came from (``resolve_subject(source=...)``).
         data_source: JSON record of the data (rebuilds them).
         loss_name: the loss's name, part of every key (``"cross_entropy"``).
-        checkpoint: the landscape checkpoint, when the subject is one.
-        dataset: the registry dataset, when the data come from the registry.
+        checkpoint: the landscape checkpoint, verified (loaded on first use), when the
+            subject is one; else ``None``.
+        dataset: the registry dataset (built on first use), when the data come from the
+            registry; else ``None``.
         num_classes: number of classes of the data, when known.
 
+    >>> s = Subject(make_model=lambda: nn.Linear(2, 1), data={}, data_spec={}, digest="ab",
+    ...             label="net")
+    >>> s.built, s.inputs(), s.model.out_features, s.built
+    (False, {'checkpoint': 'ab'}, 1, True)
     """
 
-    model: nn.Module
-    data: dict[str, Batches]
-    data_spec: dict[str, dict[str, Any]]
-    digest: str
-    label: str
-    path: Path | None = None
-    source: dict[str, Any] = field(default_factory=dict)
-    data_source: dict[str, Any] = field(default_factory=dict)
-    loss_name: str = "cross_entropy"
-    checkpoint: Checkpoint | None = None
-    dataset: Dataset | None = None
-    num_classes: int | None = None
+    def __init__(
+        self,
+        model: nn.Module | None = None,
+        data: dict[str, Batches] | None = None,
+        data_spec: dict[str, dict[str, Any]] | None = None,
+        digest: str = "",
+        label: str = "",
+        path: Path | None = None,
+        source: dict[str, Any] | None = None,
+        data_source: dict[str, Any] | None = None,
+        loss_name: str = "cross_entropy",
+        checkpoint: Checkpoint | None = None,
+        dataset: Dataset | None = None,
+        num_classes: int | None = None,
+        *,
+        make_model: Callable[[], nn.Module] | None = None,
+        make_checkpoint: Callable[[], Checkpoint] | None = None,
+        make_dataset: Callable[[], Dataset] | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        if model is None and make_model is None:
+            raise TypeError("a Subject needs its model, or make_model to make it on first use")
+        self.data: dict[str, Batches] = dict(data or {})
+        self.data_spec: dict[str, dict[str, Any]] = dict(data_spec or {})
+        self.digest, self.label, self.path = digest, label, path
+        self.source, self.data_source = dict(source or {}), dict(data_source or {})
+        self.loss_name, self.num_classes = loss_name, num_classes
+        self._held: dict[str, Any] = {"model": model, "checkpoint": checkpoint,
+                                      "dataset": dataset}
+        self._makers: dict[str, Callable[[], Any] | None] = {
+            "model": make_model, "checkpoint": make_checkpoint, "dataset": make_dataset}
+        self._device = torch.device(device) if device is not None else None
+        self._dtype = dtype
+        self._checks: list[Callable[[nn.Module], None]] = []
+
+    def _get(self, what: str) -> Any:
+        if self._held[what] is None and self._makers[what] is not None:
+            made = self._makers[what]()  # type: ignore[misc]
+            if what == "model":
+                for check in self._checks:
+                    check(made)
+            self._held[what], self._makers[what] = made, None
+        return self._held[what]
+
+    @property
+    def model(self) -> nn.Module:
+        """The network (made on first use: the checkpoint is loaded and verified)."""
+        return self._get("model")
+
+    @property
+    def checkpoint(self) -> Checkpoint | None:
+        """The verified landscape checkpoint (loaded on first use), or ``None``."""
+        return self._get("checkpoint")
+
+    @property
+    def dataset(self) -> Dataset | None:
+        """The registry dataset (built on first use), or ``None``."""
+        return self._get("dataset")
+
+    @property
+    def built(self) -> bool:
+        """Whether the model has been made (a cached answer never makes it)."""
+        return self._held["model"] is not None
+
+    def check_model(self, check: Callable[[nn.Module], None]) -> None:
+        """Run ``check(model)`` when the model is made (now, if it is already).
+
+        For requirements that only a computation has (``--top-k`` below the number of
+        parameters): a question the store answers needs no model and skips them.
+        """
+        if self.built:
+            check(self.model)
+        else:
+            self._checks.append(check)
 
     @property
     def loss_fn(self) -> Callable[[Tensor, Tensor], Tensor]:
@@ -146,13 +199,17 @@ class Subject:
 
     @property
     def device(self) -> torch.device:
-        """Where the model lives."""
-        return next(self.model.parameters()).device
+        """Where the model lives (or will live)."""
+        if self.built or self._device is None:
+            return next(self.model.parameters()).device
+        return self._device
 
     @property
     def dtype(self) -> torch.dtype:
-        """The parameters' floating dtype."""
-        return next(self.model.parameters()).dtype
+        """The parameters' floating dtype (or what it will be)."""
+        if self.built or self._dtype is None:
+            return next(self.model.parameters()).dtype
+        return self._dtype
 
     def split(self, which: str) -> Batches:
         """The batches of one split.
@@ -172,86 +229,52 @@ class Subject:
         """``{role: digest}``: the subject as an input of a store key."""
         return {role: self.digest}
 
+    def __repr__(self) -> str:
+        return f"Subject({self.label!r}, digest={self.digest[:12]}, built={self.built})"
+
 
 def split_label(path: Path, epoch: int | None) -> str:
     """``runs/sgd epoch 8`` for a run's checkpoint, else the file's path."""
     return f"{path.parent} epoch {epoch}" if epoch is not None else str(path)
 
 
-def _registry_data(opts: DataOptions, config: Mapping[str, Any] | None, splits: Sequence[str],
-                   what: str) -> tuple[Dataset, dict[str, Batches], dict[str, Any], dict]:
-    if config is not None and opts.dataset is None:
-        dataset = dataset_from_config(dict(config), options=dict(opts.options), root=opts.root)
-    elif opts.dataset is not None:
-        options = dict(opts.options)
-        if opts.root is not None:
-            options["root"] = opts.root
-        dataset = get_dataset(opts.dataset, **options)
-    else:
-        raise ValueError(
-            f"{what} records no data: name them with --dataset NAME (registry, or imagefolder "
-            "with --data-root DIR) or --data-file PATH.py:FACTORY"
+def _label(path: Path, epoch: int) -> str:
+    return split_label(path, epoch if path.name.startswith("epoch_") else None)
+
+
+def _verified(path: Path, digest: str) -> Checkpoint:
+    """The checkpoint, loaded and verified, and still the one whose identity was used."""
+    ckpt = load_checkpoint(path, map_location="cpu")  # refuses damage, memoises its identity
+    if checkpoint_digest(path) != digest:
+        raise CheckpointError(
+            f"{path} changed after it was resolved (its content digest is no longer the one "
+            "the question was asked with): run the command again"
         )
-    data, spec = {}, {}
-    for which in splits:
-        ev = EvalSet(dataset, which, batch_size=opts.batch_size, device=opts.device,
-                     dtype=opts.dtype, subset=opts.subset)
-        data[which], spec[which] = ev, ev.spec()
-    source = {"kind": "registry", "name": dataset.name, "options": dict(dataset.options),
-              "root": opts.root if opts.dataset is not None or config is None
-              else (opts.root or (config or {}).get("data_root"))}
-    return dataset, data, spec, source
-
-
-def _file_data(opts: DataOptions, splits: Sequence[str]) -> tuple[dict, dict, dict]:
-    from landscape.data import load_data_file
-
-    if opts.subset is not None:
-        raise ValueError("--subset selects samples of a registry dataset; a --data-file "
-                         "decides its own samples: return fewer batches from the factory")
-    df = load_data_file(opts.data_file, **dict(opts.file_options))
-    device = torch.device(opts.device)
-    data, spec = {}, {}
-    for which in splits:
-        data[which] = _Cast(df.split(which), device, opts.dtype)
-        spec[which] = {"data_file": df.definition, "digest": df.digests[which],
-                       "split": which, "single": df.single,
-                       "num_samples": df.num_samples[which],
-                       "dtype": str(opts.dtype).removeprefix("torch.")}
-    source = {"kind": "file", "spec": opts.data_file, "options": dict(opts.file_options),
-              "definition": df.definition}
-    return data, spec, source
-
-
-def _resolve_data(opts: DataOptions, config: Mapping[str, Any] | None, splits: Sequence[str],
-                  what: str) -> tuple[Dataset | None, dict, dict, dict]:
-    if opts.data_file is not None:
-        if opts.dataset is not None:
-            raise ValueError("give either --dataset or --data-file, not both")
-        data, spec, source = _file_data(opts, splits)
-        return None, data, spec, source
-    return _registry_data(opts, config, splits, what)
+    return ckpt
 
 
 def _landscape(path: Path, model: ModelOptions, opts: DataOptions, splits: Sequence[str]
                ) -> Subject:
-    from landscape.checkpoint import load_checkpoint
-
-    ckpt = load_checkpoint(path, map_location="cpu")
+    header = checkpoint_header(path)
+    if header is None:  # unreadable, damaged or of another version: the load says which
+        loaded = load_checkpoint(path, map_location="cpu")
+        header = CheckpointHeader(path, loaded.model_name, loaded.model_kwargs, loaded.epoch,
+                                  loaded.step, loaded.config, loaded.param_names)
     if model.spec is not None:
         raise ValueError(
-            f"{path} is a landscape checkpoint: it records its model ({ckpt.model_name}); "
+            f"{path} is a landscape checkpoint: it records its model ({header.model_name}); "
             "drop --model/--model-file"
         )
-    net = ckpt.build_model(opts.device).to(dtype=opts.dtype)
-    dataset, data, spec, data_source = _resolve_data(opts, ckpt.config or None, splits,
-                                                     f"checkpoint {path}")
+    digest = checkpoint_digest(path)
+    data = resolve_data(opts, header.config or None, splits, f"checkpoint {path}")
+    ckpt = Once(lambda: _verified(path, digest))
     return Subject(
-        model=net, data=data, data_spec=spec, digest=ckpt.digest(),
-        label=split_label(path, ckpt.epoch if path.name.startswith("epoch_") else None),
-        path=path, source={"kind": "checkpoint", "path": str(path.resolve())},
-        data_source=data_source, checkpoint=ckpt, dataset=dataset,
-        num_classes=dataset.num_classes if dataset is not None else None,
+        data=data.batches, data_spec=data.spec, digest=digest,
+        label=_label(path, header.epoch), path=path,
+        source={"kind": "checkpoint", "path": str(path.resolve())},
+        data_source=data.source, num_classes=data.num_classes,
+        make_model=lambda: ckpt().build_model(opts.device).to(dtype=opts.dtype),
+        make_checkpoint=ckpt, make_dataset=data.dataset, device=opts.device, dtype=opts.dtype,
     )
 
 
@@ -267,22 +290,21 @@ def _foreign(path: Path, model: ModelOptions, opts: DataOptions, splits: Sequenc
             "num_classes=10) or --model-file PATH.py:FACTORY"
         )
     weights = read_weights(path)
-    dataset, data, spec, data_source = _resolve_data(opts, None, splits, f"weights file {path}")
+    data = resolve_data(opts, None, splits, f"weights file {path}")
     options = dict(model.options)
-    if parse_model_spec(model.spec).kind == "registry" and dataset is not None:
-        options.setdefault("num_classes", dataset.num_classes)
-        options.setdefault("input_shape", list(dataset.input_shape))
+    if parse_model_spec(model.spec).kind == "registry" and data.num_classes is not None:
+        options.setdefault("num_classes", data.num_classes)
+        options.setdefault("input_shape", list(data.input_shape or ()))
     net, definition = build_model(model.spec, **options)
     load_weights(net, weights.state, what=str(path))
     net = net.to(device=opts.device, dtype=opts.dtype)
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
     return Subject(
-        model=net, data=data, data_spec=spec, digest=foreign_digest(definition, state),
-        label=str(path), path=path,
+        model=net, data=data.batches, data_spec=data.spec,
+        digest=foreign_digest(definition, state), label=str(path), path=path,
         source={"kind": "weights", "path": str(path.resolve()), "model": model.spec,
                 "options": dict(model.options), "definition": definition},
-        data_source=data_source, dataset=dataset,
-        num_classes=dataset.num_classes if dataset is not None else None,
+        data_source=data.source, num_classes=data.num_classes, make_dataset=data.dataset,
     )
 
 
@@ -295,6 +317,10 @@ def resolve_subject(
     splits: Sequence[str] = ("train",),
 ) -> Subject:
     """Resolve what the user named into a :class:`Subject`.
+
+    A landscape checkpoint's subject is lazy (see the module's docstring): its digest and
+    data identity are read at once, its model and data are made on first use. A plain
+    weights file is read at once (its identity is that of the model it builds).
 
     Args:
         target: a landscape checkpoint, a run directory, or a plain weights file
@@ -312,8 +338,9 @@ def resolve_subject(
         FileNotFoundError: the path does not exist, or the run lacks that epoch.
         ValueError: a weights file without ``model``, data that cannot be found, or
             conflicting options.
-        landscape.checkpoint.CheckpointError: an unreadable, unsafe, damaged or mismatching
-            file (the message names the first mismatching key and both shapes).
+        landscape.checkpoint.CheckpointError: an unreadable or unsafe file; a damaged file
+            or one that does not fit its model when the model is made (the message names
+            the first mismatching key and both shapes).
 
     """
     model = model or ModelOptions()
@@ -327,22 +354,31 @@ def resolve_subject(
 def at_checkpoint(subject: Subject, path: str | Path) -> Subject:
     """The same data and loss at another landscape checkpoint of the same model.
 
-    For sequences of checkpoints (the epochs of a run): the data are not loaded again.
+    For sequences of checkpoints (the epochs of a run): the data are not resolved again, and
+    the checkpoint is read only when its model is first used.
 
     Raises:
-        landscape.checkpoint.CheckpointError: an unreadable checkpoint, or one of another
-            model (the first mismatching parameter and both shapes).
+        landscape.checkpoint.CheckpointError: an unreadable checkpoint; when its model is
+            made, a damaged one or one of another model (the first mismatching parameter and
+            both shapes).
 
     """
-    from landscape.checkpoint import check_comparable, load_checkpoint
-
     path = Path(path)
-    ckpt = load_checkpoint(path, map_location="cpu")
-    net = ckpt.build_model(subject.device).to(dtype=subject.dtype)
-    check_comparable(dict(subject.model.named_parameters()), dict(net.named_parameters()),
-                     names=(subject.label, str(path)))
-    return replace(
-        subject, model=net, digest=ckpt.digest(),
-        label=split_label(path, ckpt.epoch if path.name.startswith("epoch_") else None),
-        path=path, source={"kind": "checkpoint", "path": str(path.resolve())}, checkpoint=ckpt,
+    digest = checkpoint_digest(path)  # unreadable: refused here
+    header = checkpoint_header(path) or load_checkpoint(path)  # no header: the load says why
+    ckpt = Once(lambda: _verified(path, digest))
+
+    def make_model() -> nn.Module:
+        net = ckpt().build_model(subject.device).to(dtype=subject.dtype)
+        check_comparable(dict(subject.model.named_parameters()), dict(net.named_parameters()),
+                         names=(subject.label, str(path)))
+        return net
+
+    return Subject(
+        data=subject.data, data_spec=subject.data_spec, digest=digest,
+        label=_label(path, header.epoch), path=path,
+        source={"kind": "checkpoint", "path": str(path.resolve())},
+        data_source=subject.data_source, loss_name=subject.loss_name,
+        num_classes=subject.num_classes, make_model=make_model, make_checkpoint=ckpt,
+        make_dataset=lambda: subject.dataset, device=subject._device, dtype=subject._dtype,
     )
