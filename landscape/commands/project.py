@@ -26,13 +26,26 @@ def _table(name: str, p: dict[str, Any]) -> list[str]:
     lines = [f"{name}: share of w_gRDA - w_SGD in the top-{p['top_k']} eigenspace "
              f"(random direction ~ {p['random_expected']:.2e})"]
     header = f"{'epoch':>7}{'ratio':>10}{'share':>12}{'random':>12}{'||delta||':>11}"
-    lines.append(header + (f"{'SGD seeds':>12}" if p["baseline_share"] else ""))
+    lines.append(header + (f"{'SGD seeds':>12}" if p["baseline_share"] else "")
+                 + f"{'grad share':>12}{'overlap prev':>14}")
     for i, e in enumerate(p["epochs"]):
         row = (f"{e:>7}{p['ratio'][i]:>10.4f}{p['share'][i]:>12.4e}"
                f"{p['random_share'][i]:>12.4e}{p['delta_norm'][i]:>11.4f}")
         if p["baseline_share"]:
             row += f"{p['baseline_share'][i]:>12.4e}"
+        overlap = p["overlap_previous"][i]
+        row += f"{p['gradient_share'][i]:>12.4e}" + (f"{overlap:>14.4f}" if overlap is not None
+                                                     else f"{'-':>14}")
         lines.append(row)
+    lines.append(f"  grad share: the full-batch gradient at w_SGD in its top-{p['top_k']} "
+                 "eigenspace (Gur-Ari et al. 2018); overlap prev: ||V_prev^T V||_F^2 / k with "
+                 "the previous epoch's (random: k/P for both)")
+    m = p.get("minima")
+    if m:
+        angles = ", ".join(f"{a:.3g}" for a in m["angles"])
+        lines.append(f"  top-{p['top_k']} eigenspaces at w_SGD and w_gRDA (epoch {m['epoch']}): "
+                     f"overlap {m['overlap']:.4f} (random {m['random_expected']:.2e}); "
+                     f"principal angles (rad) {angles}")
     return lines
 
 
@@ -51,7 +64,7 @@ def _run(args: argparse.Namespace) -> int:
     results = {
         Path(run).name: projection_over_epochs(
             store, args.sgd_run, run, data=data, top_k=args.top_k, epochs=args.at_epochs,
-            baseline_run=args.baseline_run, progress=progress,
+            baseline_run=args.baseline_run, minima=True, progress=progress,
         )
         for run in args.grda_runs
     }
@@ -79,7 +92,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Share of w_gRDA(e) - w_SGD(e) in the top-k Hessian eigenspace at "
                     "w_SGD(e), epoch by epoch (Chao et al. 2020, Fig. 6), beside a random "
                     "direction (k/P) and, with --baseline-run, two SGD runs from different "
-                    "seeds. SGD_RUN must be an SGD run and each GRDA_RUN a gRDA run of the "
+                    "seeds; also the share of the full-batch gradient in that eigenspace and "
+                    "the overlap of consecutive eigenspaces (Gur-Ari et al. 2018), and the "
+                    "principal angles between the eigenspaces at the SGD and gRDA minima. "
+                    "SGD_RUN must be an SGD run and each GRDA_RUN a gRDA run of the "
                     "same seed (read from their config.json). The Hessian is that of the "
                     "runs' training data unless the data flags name other data.",
     )

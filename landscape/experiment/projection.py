@@ -12,6 +12,12 @@ isotropic random directions (``k / P`` in expectation, ``P`` parameters) and, wh
 SGD run from another seed is given, the share of ``w_SGD'(e) - w_SGD(e)``. Each epoch is one
 cached ``projection.epoch`` entry, keyed by the checkpoints' digests (roles ``sgd``, ``grda``,
 ``baseline``) and the Hessian's data.
+
+Beside it, how the sharp subspace itself behaves (Gur-Ari et al. 2018): the share of the
+full-batch gradient at ``w_SGD(e)`` in that eigenspace (a cached ``hessian.gradient`` entry),
+the overlap ``||V_{e'}^T V_e||_F^2 / k`` with the eigenspace of the previous analysed epoch
+``e'`` and, with ``minima``, the principal angles and overlap between the top-k eigenspaces at
+``w_SGD`` and ``w_gRDA`` of the last analysed epoch (random baseline ``k / P`` for both).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from landscape.checkpoint import Checkpoint, check_comparable, checkpoint_digest
 from landscape.experiment.cached import Analysis, cached
 from landscape.experiment.curvature import hessian_topk
 from landscape.experiment.runs import check_roles, check_same_experiment, common_epochs
+from landscape.experiment.sharpness import gradient_share, topk_overlap
 from landscape.experiment.subject import DataOptions, Subject, at_checkpoint, resolve_subject
 from landscape.params import params_to_vector
 from landscape.rundir import RunDir
@@ -91,6 +98,7 @@ def projection_over_epochs(
     baseline_run: str | Path | None = None,
     random_probes: int = 64,
     tol: float = 1e-3,
+    minima: bool = False,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Share of ``w_gRDA(e) - w_SGD(e)`` in the top-k eigenspace at ``w_SGD(e)`` per epoch.
@@ -107,12 +115,16 @@ def projection_over_epochs(
         baseline_run: a second SGD run from another seed, for the SGD-vs-SGD baseline.
         random_probes: random directions for the random baseline.
         tol: relative Ritz residual tolerance of the eigenpairs.
+        minima: also the top-k eigenpairs at ``w_gRDA`` of the last epoch, and the angles
+            and overlap of the two eigenspaces there.
         progress: show progress on stderr (epochs, and the Lanczos iterations inside).
 
     Returns:
         ``{"epochs", "ratio", "share", "per_vector" [E, k], "delta_norm", "eigenvalues"
         [E, k], "random_share", "random_expected", "baseline_share" (or None),
-        "converged" (eigenpairs within tolerance, per epoch), "num_parameters", "top_k"}``.
+        "converged" (eigenpairs within tolerance, per epoch), "num_parameters", "top_k",
+        "gradient_share", "overlap_previous" (None at the first epoch), "minima" ({"epoch",
+        "overlap", "angles", "random_expected"}, or None)}``.
 
     Raises:
         ValueError: a run trained with another optimizer than its role says (see
@@ -153,6 +165,8 @@ def projection_over_epochs(
         entry = cached(store, analysis, params, compute, data=spec,
                        inputs={role: checkpoint_digest(c) for role, c in ckpts.items()})
         rows.append(entry.read_all() if entry is not None else compute())
+    subspaces = _subspaces(store, subject, runs, epochs, top_k=top_k, tol=tol, minima=minima,
+                           progress=progress)
     num_params = int(rows[0]["num_parameters"])
     return {
         "epochs": [int(r["epoch"]) for r in rows],
@@ -169,4 +183,25 @@ def projection_over_epochs(
         ),
         "num_parameters": num_params,
         "top_k": int(top_k),
+        **subspaces,
     }
+
+
+def _subspaces(store: Store, subject: Subject, runs: dict[str, Path], epochs: Sequence[int],
+               *, top_k: int, tol: float, minima: bool, progress: bool) -> dict[str, Any]:
+    """Gradient shares and eigenspace overlaps from the cached eigenpairs (module docstring)."""
+    shares, overlaps, previous = [], [], None
+    for epoch in epochs:
+        here = at_checkpoint(subject, RunDir(runs["sgd"]).checkpoint_path(epoch))
+        top = hessian_topk(store, here, k=top_k, tol=tol, progress=progress)
+        shares.append(float(gradient_share(store, here, top, k=top_k, tol=tol)["share"]))
+        overlaps.append(topk_overlap(previous, top)["overlap"] if previous is not None else None)
+        previous = top
+    out: dict[str, Any] = {"gradient_share": shares, "overlap_previous": overlaps,
+                           "minima": None}
+    if minima:
+        last = epochs[-1]
+        other = at_checkpoint(subject, RunDir(runs["grda"]).checkpoint_path(last))
+        grda = hessian_topk(store, other, k=top_k, tol=tol, progress=progress)
+        out["minima"] = {"epoch": int(last), **topk_overlap(previous, grda)}
+    return out

@@ -74,14 +74,24 @@ def plot_projection(projections: Mapping[str, Mapping[str, Any]], *,
                     title: str | None = None) -> Figure:
     """Share of ``w_gRDA - w_SGD`` in the top-k eigenspace per epoch (Chao et al. 2020, Fig. 6).
 
+    When the results hold them, a second panel draws the gradient share, the overlap of
+    consecutive eigenspaces and that of the SGD and gRDA minima (Gur-Ari et al. 2018).
+
     Args:
         projections: label (e.g. ``"mu=0.51"``) -> a
             :func:`landscape.experiment.projection.projection_over_epochs` result. The random
             baseline (and the SGD-seeds baseline, when present) of the first is drawn dashed.
         title: the figure title (default: what is plotted and the paper).
     """
-    fig, axes = new_figure(1, width=5.6, height=4.0)
+    subspaces = any("gradient_share" in p for p in projections.values())
+    fig, axes = new_figure(2 if subspaces else 1, width=5.6, height=4.0)
     ax = axes[0, 0]
+    if subspaces:
+        from landscape.plotting.sharpness import subspace_panel
+
+        subspace_panel(axes[0, 1], projections)
+        fig.suptitle("The sharp subspace of SGD and the gRDA minima (Chao et al. 2020; "
+                     "Gur-Ari et al. 2018)", fontsize=11)
     first = None
     for i, (label, p) in enumerate(projections.items()):
         first = first or p

@@ -22,7 +22,8 @@ from matplotlib.ticker import MaxNLocator
 
 from landscape.plotting._style import legend_below, new_figure
 
-__all__ = ["plot_curve_hessian", "plot_flatness", "plot_sharpness", "plot_subspaces"]
+__all__ = ["plot_curve_hessian", "plot_flatness", "plot_sharpness", "plot_subspaces",
+           "subspace_panel"]
 
 
 def _values(seq: Sequence[Any]) -> np.ndarray:
@@ -66,6 +67,11 @@ def plot_sharpness(result: Mapping[str, Any], *, title: str = ""):
     ax.set(xlabel="epoch", ylabel="Hessian eigenvalue", title=f"top-{k} sharpness",
            yscale="symlog" if _spread(result) else "linear")
     loss_ax.set_ylabel("train loss (nats)")
+    # the twin shares the epoch axis: its own x axis is laid out like the first one's (ticks
+    # and label in the same places) and left transparent, so the label reads once
+    loss_ax.xaxis.set_visible(True)
+    loss_ax.tick_params(axis="x", colors="none")
+    loss_ax.set_xlabel("epoch", color="none")
     tr_ax.set(xlabel="epoch", ylabel="tr(H) (Hutchinson, +- s.e.)", title="Hessian trace")
     rand = result.get("random_expected")
     if rand:
@@ -122,37 +128,48 @@ def plot_curve_hessian(result: Mapping[str, Any], *, ends: Sequence[str] = ("A",
     return fig
 
 
-def plot_subspaces(projections: Mapping[str, Mapping[str, Any]]):
-    """Gradient share at ``w_SGD(e)`` and the overlap of consecutive top-k eigenspaces.
+def subspace_panel(ax: Any, projections: Mapping[str, Mapping[str, Any]]) -> None:
+    """Draw the gradient share, consecutive overlaps and minima overlaps into ``ax``.
+
+    The caller places the legend (outside the data, e.g. ``legend_below``).
 
     Args:
-        projections: label -> a ``projection_over_epochs`` result (they share the SGD run,
-            so the first one's ``gradient_share`` and ``overlap_previous`` are drawn).
+        ax: the axes.
+        projections: label -> a ``projection_over_epochs`` result; they share the SGD run,
+            so the gradient share and the consecutive overlaps are the first one's; each
+            gRDA run adds the overlap of its minimum's eigenspace with SGD's (a star).
 
     """
     first = next(iter(projections.values()))
-    fig, axes = new_figure(1, width=5.2)
-    ax = axes[0, 0]
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     epochs = first["epochs"]
-    ax.plot(epochs, first["gradient_share"], "o-", label="gradient share at w_SGD(e)")
-    ax.plot(epochs, _values(first["overlap_previous"]), "x--",
+    ax.plot(epochs, first["gradient_share"], "ko-", label="gradient share at w_SGD(e)")
+    ax.plot(epochs, _values(first["overlap_previous"]), "kx--",
             label="overlap with the previous epoch's eigenspace")
     ax.axhline(first["random_expected"], color="gray", ls="--",
                label=f"random (k/P = {first['random_expected']:.1e})")
-    minima = first.get("minima")
-    if minima:
-        ax.scatter([minima["epoch"]], [minima["overlap"]], marker="*", s=90, color="C3",
-                   zorder=5, label="overlap SGD vs gRDA minimum")
-    ax.set(xlabel="epoch", ylabel="share / overlap", yscale="log",
-           title=f"top-{first['top_k']} eigenspace of SGD (Gur-Ari et al. 2018)")
-    legend_below(fig, [ax], ncols=2, fontsize=7)
+    for i, (label, p) in enumerate(projections.items()):
+        minima = p.get("minima")
+        if minima:
+            ax.scatter([minima["epoch"]], [minima["overlap"]], marker="*", s=90,
+                       color=f"C{i}", zorder=5, label=f"{label}: overlap with SGD's minimum")
+    ax.set(xlabel="epoch", ylabel="share / overlap", yscale="log")
+    ax.set_title(f"Gradient share and overlaps of the top-{first['top_k']} eigenspace\n"
+                 "of SGD (Gur-Ari et al. 2018)", fontsize=10)
+
+
+def plot_subspaces(projections: Mapping[str, Mapping[str, Any]]):
+    """The :func:`subspace_panel` alone in a figure, its legend below."""
+    fig, axes = new_figure(1, width=5.2)
+    subspace_panel(axes[0, 0], projections)
+    legend_below(fig, ncols=2, fontsize=7)
     return fig
 
 
-_MEASURES = (("lambda_max", "lambda_max"), ("trace", "trace (Hutchinson)"),
-             ("epsilon_sharpness", "epsilon-sharpness (%)"),
-             ("direction_increase", "loss increase, random directions"))
+_MEASURES = (("lambda_max", "lambda_max", "largest Hessian eigenvalue"),
+             ("trace", "trace", "tr(H), Hutchinson 1989"),
+             ("epsilon_sharpness", "epsilon-sharpness", "100 (max L - L) / (1 + L)"),
+             ("direction_increase", "random directions", "mean loss increase (nats)"))
 
 
 def plot_flatness(rows: Sequence[Mapping[str, Any]], *, title: str = ""):
@@ -164,18 +181,16 @@ def plot_flatness(rows: Sequence[Mapping[str, Any]], *, title: str = ""):
 
     """
     fig, axes = new_figure(len(_MEASURES), width=3.2, height=3.4)
-    labels = [str(r["label"]) for r in rows]
     x = np.arange(len(rows))
-    for ax, (key, name) in zip(axes[0], _MEASURES):
-        ax.bar(x, [r[key] for r in rows], color=[f"C{i}" for i in range(len(rows))])
-        ax.set_xticks(x, [str(i + 1) for i in range(len(rows))])
-        ax.set(xlabel="network", title=name)
     first = rows[0] if rows else {}
-    axes[0][2].set_xlabel(f"network (eps = {first.get('epsilon', 0):g}, "
-                          f"{first.get('steps', 0)} steps)")
-    axes[0][3].set_xlabel(f"network (d = {first.get('distance', 0):g})")
-    for i, label in enumerate(labels):
-        axes[0][0].bar([], [], color=f"C{i}", label=f"{i + 1}: {label}")
-    fig.suptitle(title or "Flatness of each network")
+    xlabels = {"epsilon_sharpness": f"network (eps = {first.get('epsilon', 0):g}, "
+                                    f"{first.get('steps', 0)} steps)",
+               "direction_increase": f"network (d = {first.get('distance', 0):g})"}
+    for ax, (key, name, ylabel) in zip(axes[0], _MEASURES):
+        for i, r in enumerate(rows):
+            ax.bar([i], [r[key]], color=f"C{i}", label=f"{i + 1}: {r['label']}")
+        ax.set_xticks(x, [str(i + 1) for i in range(len(rows))])
+        ax.set(xlabel=xlabels.get(key, "network"), ylabel=ylabel, title=name)
+    fig.suptitle(title or "Flatness of each network (Keskar et al. 2017; Li et al. 2018)")
     legend_below(fig, [axes[0][0]], ncols=1, fontsize=7)
     return fig
