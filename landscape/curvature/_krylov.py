@@ -17,6 +17,14 @@ of rank ``l = s`` (a start subspace is not a Krylov subspace); a step then takes
 directions that carry most of the relative residual of the wanted, unconverged Ritz pairs
 (the leading left singular vectors of ``K S_u D``, ``D = diag(1 / threshold_i)``) and keeps
 the rest of ``R`` in the relation, which stays exact.
+
+A single-vector Lanczos step (one residual row, e.g. from a random start) defers the full
+Gram-Schmidt pass: the new row is made orthogonal only to the rows the relation couples it
+to, Simon's estimate of its inner products with the rest is carried along on the host, and
+the rows added since the last full orthogonalisation are orthogonalised together when the
+estimate reaches ``sqrt(eps)``, and always before a restart, a convergence decision or the
+Ritz vectors are taken (:mod:`landscape.curvature._reorth`). The basis is then orthonormal
+to rounding as with a pass per step, at about one read of it every few steps.
 """
 
 from __future__ import annotations
@@ -26,11 +34,12 @@ import time
 import torch
 from torch import Tensor
 
+from landscape.curvature._reorth import DGKS, loss_estimate, settle
 from landscape.curvature.operator import CurvatureOperator
 
-__all__ = ["DGKS", "KrylovSchur", "order"]
+__all__ = ["DGKS", "REORTH", "KrylovSchur", "order"]
 
-DGKS = 0.5**0.5  # second Gram-Schmidt pass when a row keeps less than this share of its norm
+REORTH = ("partial", "full")
 _CHUNK = 1 << 16  # columns per block when the basis is rotated in place at a restart
 _HOST = torch.float64
 
@@ -53,22 +62,28 @@ class KrylovSchur:
 
     Args:
         op: the symmetric operator (its :meth:`matmat_rows` is the only product used).
-        max_basis: rows of the preallocated basis buffer ``m``.
+        max_basis: most basis rows ``m`` (the buffer holds one more: the residual row of a
+            Lanczos step is written where it will be multiplied next).
         start: ``[l, P]`` rows spanning the first block (need not be orthonormal).
         generator: random source for breakdown replacements.
         keep_first: keep the products of the first block (a warm start subspace) so that
             Ritz vectors taken right after it have explicit residuals without new products.
         known: ``H q^T`` of the first start rows when already computed (the rows must then
             be orthonormal): the first step reuses them instead of products.
+        reorth: ``"partial"`` (Lanczos steps defer the full pass, see the module docstring)
+            or ``"full"`` (a Gram-Schmidt pass against the whole basis every step).
 
     """
 
     def __init__(self, op: CurvatureOperator, max_basis: int, start: Tensor,
                  generator: torch.Generator, *, keep_first: bool = False,
-                 known: Tensor | None = None) -> None:
+                 known: Tensor | None = None, reorth: str = "partial") -> None:
+        if reorth not in REORTH:
+            raise ValueError(f"reorth must be one of {REORTH}, got {reorth!r}")
         self.op = op
         self.eps = float(torch.finfo(op.dtype).eps)
-        self.basis = torch.empty(max_basis, op.dim, device=op.device, dtype=op.dtype)
+        self.m = max_basis
+        self.basis = torch.empty(max_basis + 1, op.dim, device=op.device, dtype=op.dtype)
         self.j = 0
         self.t = torch.zeros(0, 0, dtype=_HOST)
         self.gen = generator
@@ -85,6 +100,16 @@ class KrylovSchur:
         self.keep_first = keep_first
         self.first_products: Tensor | None = None
         self.known = known  # H q^T of the first start rows, already paid for
+        self.defer = reorth == "partial"
+        self.settled = 0  # rows [:settled] orthonormal; later rows and R pending when omega
+        self.omega: Tensor | None = None  # estimated Q Q^T - I of the rows and R, pending
+        self.settles = 0
+        self.norm = 0.0  # largest ||H q|| seen: a lower bound of ||H||
+
+    @property
+    def pending(self) -> bool:
+        """Whether rows added by deferred steps still await their full orthogonalisation."""
+        return self.omega is not None
 
     @staticmethod
     def _orthonormal(rows: Tensor, *, inplace: bool = False) -> tuple[Tensor, Tensor]:
@@ -149,12 +174,19 @@ class KrylovSchur:
                 scaled by ``1 / threshold``; used when ``R`` has more than ``block`` rows.
 
         """
+        if (self.defer and self.j > 0 and self.known is None and self.r.shape[0] == 1
+                and float(self.k.norm()) > max(1e3 * self.eps * scale,
+                                               torch.finfo(_HOST).tiny)):
+            self._lanczos_step(scale)
+            return
+        self.settle()
         j = self.j
         new_rows, c = self._take(block, weights, scale)
         n = new_rows.shape[0]
-        if j + n > self.basis.shape[0]:
+        if j + n > self.m:
             raise RuntimeError("internal: the Krylov basis overflowed; restart first")
-        self.basis[j : j + n] = new_rows
+        if new_rows.data_ptr() != self.basis[j].data_ptr():
+            self.basis[j : j + n] = new_rows
         new = self.basis[j : j + n]
         if self.known is not None and j == 0:  # products of the first rows are known
             w, self.known = self.known, None
@@ -164,12 +196,7 @@ class KrylovSchur:
                 self.product_seconds += time.perf_counter() - start
                 self.products += n - 1
         else:
-            start = time.perf_counter()
-            w = self.op.matmat_rows(new)
-            if w.device.type == "cuda":
-                torch.cuda.synchronize(w.device)
-            self.product_seconds += time.perf_counter() - start
-            self.products += n
+            w = self._multiply(new)
         self.first_products = w.clone() if j == 0 and self.keep_first else None
         nonzero = torch.nonzero(c.abs().sum(0)).flatten()
         if nonzero.numel():  # known couplings: T[old, new] = C^T
@@ -208,6 +235,71 @@ class KrylovSchur:
         k_new[:, j:] = bw
         self.r = torch.cat([rest, wq]) if rest.shape[0] else wq
         self.k = torch.cat([k_rest, k_new])
+        self.settled = self.j
+
+    def _multiply(self, rows: Tensor) -> Tensor:
+        start = time.perf_counter()
+        w = self.op.matmat_rows(rows)
+        if w.device.type == "cuda":
+            torch.cuda.synchronize(w.device)
+        self.product_seconds += time.perf_counter() - start
+        self.products += rows.shape[0]
+        return w
+
+    def _lanczos_step(self, scale: float) -> None:
+        """One Lanczos step whose full orthogonalisation is deferred (see the module docstring).
+
+        The residual row becomes basis row ``j`` (it is usually there already), ``w = H q``
+        is made orthogonal to the rows it couples to (``K``: the previous row, or the kept
+        Ritz vectors after a restart) and to ``q`` in one pass, and its normalised remainder
+        is written to row ``j + 1`` as the new residual. The projected matrix gains the
+        column ``[K, alpha]`` and Simon's estimate a row; the pending rows are settled when
+        the estimate passes ``sqrt(eps)``.
+        """
+        j, c = self.j, self.k
+        q = self.basis[j : j + 1]
+        if self.r.data_ptr() != q.data_ptr():
+            q.copy_(self.r)
+        if self.omega is None:  # everything so far is orthonormal: q included
+            self.settled = j + 1
+            self.omega = torch.zeros(j + 1, j + 1, dtype=_HOST)
+        w = self._multiply(q)
+        alpha = float(w[0] @ q[0])
+        nonzero = torch.nonzero(c[0]).flatten()
+        lo = int(nonzero[0]) if nonzero.numel() else j
+        coef = torch.cat([c[0, lo:], torch.tensor([alpha], dtype=_HOST)])
+        w.addmm_(coef[None].to(device=w.device, dtype=w.dtype), self.basis[lo : j + 1],
+                 alpha=-1)
+        beta = float(w.norm())
+        self.norm = max(self.norm, (alpha**2 + beta**2 + float(c.square().sum())) ** 0.5)
+        t = torch.zeros(j + 1, j + 1, dtype=_HOST)
+        t[:j, :j] = self.t
+        t[j, :j] = c[0]
+        t[:j, j] = c[0]
+        t[j, j] = alpha
+        x = loss_estimate(self.omega, t, beta, self.eps * max(self.norm, scale))
+        omega = torch.zeros(j + 2, j + 2, dtype=_HOST)
+        omega[: j + 1, : j + 1] = self.omega
+        omega[j + 1, : j + 1] = omega[: j + 1, j + 1] = x
+        self.omega, self.t, self.j = omega, t, j + 1
+        self.k = torch.zeros(1, j + 1, dtype=_HOST)
+        self.k[0, j] = beta
+        self.r = self.basis[j + 1 : j + 2]
+        torch.div(w, max(beta, torch.finfo(w.dtype).tiny), out=self.r)
+        if not float(x.abs().max()) <= self.eps**0.5:
+            self.settle()
+
+    def settle(self) -> None:
+        """Orthogonalise the rows added by deferred steps (no-op when nothing is pending)."""
+        if self.omega is None:
+            return
+        n = self.j
+        if self.r.data_ptr() != self.basis[n].data_ptr():
+            self.basis[n : n + 1] = self.r
+        self.t, self.k = settle(self.basis, self.settled, n, self.t, self.k)
+        self.r = self.basis[n : n + 1]
+        self.settled, self.omega = n, None
+        self.settles += 1
 
     # ------------------------------------------------------------------ Ritz pairs
     def ritz(self, which: str) -> tuple[Tensor, Tensor, Tensor]:
@@ -226,17 +318,24 @@ class KrylovSchur:
         self.k = self.k - (self.k @ s) @ s.T
 
     def restart(self, s: Tensor, theta: Tensor, keep: int) -> None:
-        """Thick restart: keep the Ritz vectors ``Q^T s[:, :keep]`` (rotated in place)."""
+        """Thick restart: keep the Ritz vectors ``Q^T s[:, :keep]`` (rotated in place).
+
+        The basis must be settled (:meth:`settle`) and ``s`` taken from it.
+        """
+        if self.omega is not None:
+            raise RuntimeError("internal: settle the basis before a restart")
         rot = s[:, :keep].T.to(device=self.basis.device, dtype=self.basis.dtype)
         for lo in range(0, self.basis.shape[1], _CHUNK):
             cols = self.basis[: self.j, lo : lo + _CHUNK]
             self.basis[:keep, lo : lo + _CHUNK] = rot @ cols
         self.t = torch.diag(theta[:keep])
         self.k = self.k @ s[:, :keep]
-        self.j = keep
+        self.j = self.settled = keep
         self.restarts += 1
         self.first_products = None
 
     def vectors(self, s: Tensor) -> Tensor:
-        """Ritz vectors ``s^T Q`` as rows ``[k, P]``."""
+        """Ritz vectors ``s^T Q`` as rows ``[k, P]`` (of a settled basis)."""
+        if self.omega is not None:
+            raise RuntimeError("internal: settle the basis before taking Ritz vectors")
         return s.T.to(device=self.basis.device, dtype=self.basis.dtype) @ self.basis[: self.j]

@@ -264,20 +264,34 @@ class HessianOperator(CurvatureOperator):
         return self._matmat_rows(m.T.contiguous()).T
 
     def _matmat_rows(self, rows: Tensor) -> Tensor:
-        out = torch.zeros_like(rows)
+        total: list[Tensor] = []  # the running sum (a fresh tensor, never a view of rows)
+
+        def add(h: Tensor) -> None:
+            if not total:
+                fresh = h.untyped_storage().data_ptr() != rows.untyped_storage().data_ptr()
+                total.append(h if fresh else h.clone())
+            else:
+                total[0].add_(h)
+
+        graphs = self._graphs if self.method == "cached" else None
+        if graphs is not None and all(g is not None for g in graphs):
+            # every batch is cached: the graphs hold the data and were built in eval mode
+            for g in graphs:
+                add(self._hvp_reverse(self._theta_req, g, rows, retain=True))
+            return total[0]
         with eval_mode(self.loss.model, enabled=not self.train_mode):
             if self.method == "forward":
                 for x, y, w in self._batches():
-                    out += self._hvp_forward(x, y, w, rows)
-                return out
+                    add(self._hvp_forward(x, y, w, rows))
+                return total[0]
             if self.method == "cached" and self._graphs is None:
                 self._build_cache()
             graphs = self._graphs if self.method == "cached" else None
             for i, (x, y, w) in enumerate(self._batches()):
                 if graphs is not None and graphs[i] is not None:
-                    out += self._hvp_reverse(self._theta_req, graphs[i], rows, retain=True)
+                    add(self._hvp_reverse(self._theta_req, graphs[i], rows, retain=True))
                     continue
                 theta = self.theta.detach().requires_grad_(True)
                 g = torch.autograd.grad(self.loss(theta, x, y, w), theta, create_graph=True)[0]
-                out += self._hvp_reverse(theta, g, rows, retain=False)
-        return out
+                add(self._hvp_reverse(theta, g, rows, retain=False))
+        return total[0]

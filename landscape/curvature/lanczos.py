@@ -11,11 +11,14 @@ with its coupling ``K``, every step keeps
 A step moves ``b`` directions of ``R`` into the basis (their rows of ``K`` are the new
 entries ``T[new, old]``), makes one block product ``W = H Q_new^T`` and orthogonalises ``W``:
 first against the rows it is known to couple to (the three-term recurrence, or the kept Ritz
-vectors after a restart), then by one Gram-Schmidt pass against the whole basis, and by a
-second only when the first removed most of ``W`` (Daniel, Gragg, Kaufman & Stewart 1976).
-The basis therefore stays orthogonal to rounding (no ghost copies of converged eigenvalues)
-at the cost of about two reads of the basis per step; ``T`` and ``K`` are small and solved on
-the host in float64. When the basis reaches ``max_basis`` rows the Ritz decomposition
+vectors after a restart), then by Gram-Schmidt against the whole basis, a second pass only
+when the first removed most of ``W`` (Daniel, Gragg, Kaufman & Stewart 1976). Single-vector
+steps defer that pass: Simon's (1984) estimate of the orthogonality lost since, computed
+from ``T`` alone, decides when the deferred rows are orthogonalised together (two reads of
+the basis every few steps instead of two per step), and they always are before Ritz pairs
+are judged, kept at a restart or returned. The basis is therefore orthonormal to rounding
+wherever it matters (no ghost copies of converged eigenvalues); ``T`` and ``K`` are small
+and solved on the host in float64. When the basis reaches ``max_basis`` rows the Ritz decomposition
 ``T = S diag(theta) S^T`` is truncated to the wanted Ritz vectors and some more
 (``Q <- S_l^T Q`` in place, ``T <- diag(theta_l)``, ``K <- K S_l``): memory stays at
 ``max_basis`` vectors.
@@ -32,9 +35,10 @@ residual can be measured, so a tolerance finer than the dtype allows still termi
 default ``tol = sqrt(eps)`` (3.5e-4 in float32, 1.5e-8 in float64) asks for half the digits
 of the dtype, reachable for every pair whose eigenvalue is not far below ``||H||``. The final
 residuals are then verified by one block product of the ``k`` Ritz vectors (one data pass),
-or, with ``verify="sketch"``, the estimates are confirmed by one product of a random
-combination of the Ritz vectors, whose deviation from what the decomposition predicts bounds
-the error of every estimate with high probability.
+or, with ``verify="sketch"``, the estimates are confirmed by a block of three products of
+random combinations of the Ritz vectors, whose deviations from what the decomposition
+predicts bound the error of every estimate except with probability ``10^-3`` (Halko,
+Martinsson & Tropp 2011, Lemma 4.1).
 
 A ``[P, s]`` ``start`` is a warm start (e.g. the eigenvectors of the previous epoch). One
 product, of the normalised sum ``u`` of its vectors, tells how far ``span(start)`` is from
@@ -58,7 +62,8 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from landscape.curvature._krylov import KrylovSchur
+from landscape.curvature._krylov import REORTH, KrylovSchur
+from landscape.curvature._verify import verify_residuals
 from landscape.curvature.operator import CurvatureOperator
 
 __all__ = ["WHICH", "EigenResult", "default_tol", "lanczos"]
@@ -163,28 +168,6 @@ def _warm_start(op: CurvatureOperator, rows: Tensor, b: int,
     return q.contiguous(), hu, seconds
 
 
-def _sketch(op: CurvatureOperator, state: KrylovSchur, sk: Tensor, vectors: Tensor,
-            values: Tensor, est: Tensor, threshold: Tensor, seed: int) -> Tensor | None:
-    """Confirm the residual estimates with one product of a random mix of the Ritz vectors.
-
-    The decomposition predicts ``H Y^T g = Y^T (theta * g) + R^T K S g`` for any ``g``; one
-    product of ``y = g^T Y`` (Gaussian ``g``) measures how far the products depart from it,
-    ``err = ||H y - prediction|| / ||g||``. When every ``est_i + err`` is within its
-    threshold, those sums are returned as the residuals (a product-rounding or a broken
-    relation, e.g. an operator that changed between products, would show in ``err`` with high
-    probability); otherwise ``None`` (verify by the block product instead).
-    """
-    g = torch.randn(sk.shape[1], generator=torch.Generator().manual_seed(seed + 1),
-                    dtype=torch.float64)
-    dev = {"device": op.device, "dtype": op.dtype}
-    y = g.to(**dev)[None] @ vectors
-    predicted = (g.to(**dev) * values)[None] @ vectors
-    predicted += (state.k @ (sk @ g)).to(**dev)[None] @ state.r
-    err = float((op.matmat_rows(y) - predicted).norm()) / float(g.norm())
-    sums = est + err
-    return sums if bool((sums <= threshold).all()) else None
-
-
 def _start_rows(start: Tensor | None, op: CurvatureOperator, b: int,
                 gen: torch.Generator) -> Tensor:
     """Return the first block as rows ``[s, P]``, topped up with Gaussian rows to ``b``."""
@@ -225,6 +208,7 @@ def lanczos(
     start: Tensor | None = None,
     seed: int = 0,
     verify: bool | str = True,
+    reorth: str = "partial",
     progress: bool = False,
 ) -> EigenResult:
     """Top-``k`` eigenpairs of a symmetric operator by thick-restart (block) Lanczos.
@@ -247,9 +231,15 @@ def lanczos(
         seed: seed of the random start and of breakdown replacements.
         verify: ``True``: recompute the final residuals with one block product of the ``k``
             Ritz vectors (one data pass); ``"sketch"``: confirm the residual estimates with
-            one product of a random combination of them (falling back to the block product
-            when they are not confirmed) and report ``estimate + discrepancy``; ``False``:
-            report the estimates.
+            a block of three products of random combinations of them (when ``k > 3``;
+            falling back to the block product when they are not confirmed) and report
+            ``estimate + 10 sqrt(2/pi) * largest discrepancy``, a bound except with
+            probability ``10^-3``; ``False``: report the estimates.
+        reorth: ``"partial"``: single-vector steps defer the Gram-Schmidt pass until
+            Simon's estimate of the lost orthogonality reaches ``sqrt(eps)``, then
+            orthogonalise the deferred rows together (the basis is orthonormal whenever
+            Ritz pairs are judged or taken); ``"full"``: a pass against the whole basis
+            every step (the reference).
         progress: show a tqdm bar (stderr) of products, converged pairs and the largest
             relative residual.
 
@@ -280,6 +270,8 @@ def lanczos(
         )
     if verify not in (True, False, "sketch"):
         raise ValueError(f"verify must be True, False or 'sketch', got {verify!r}")
+    if reorth not in REORTH:
+        raise ValueError(f"reorth must be one of {REORTH}, got {reorth!r}")
     if tol is None:
         tol = default_tol(op.dtype)
     if not tol > 0:
@@ -299,7 +291,7 @@ def lanczos(
     eps = float(torch.finfo(op.dtype).eps)
     rows, known, seconds = _warm_start(op, rows, b, tol)
     state = KrylovSchur(op, m, rows, gen, keep_first=bool(verify) and rows.shape[0] >= k,
-                        known=known)
+                        known=known, reorth=reorth)
     if known is not None:
         state.products, state.product_seconds = 1, seconds
     bar = tqdm(total=max_products, desc="lanczos", unit="hvp", leave=False) if progress else None
@@ -308,9 +300,20 @@ def lanczos(
     done = torch.zeros(k, dtype=torch.bool)
     weights = None  # the unconverged wanted Ritz vectors, scaled by 1 / threshold
     threshold = torch.ones(k, dtype=torch.float64)
+
+    def assess() -> None:
+        nonlocal theta, s, est, scale, threshold, done
+        theta, s, est = state.ritz(which)
+        scale = max(scale, float(theta.abs().max()))
+        threshold = (tol * theta[:k].abs()).clamp_min(ROUNDING * eps * scale)
+        done = est[:k] <= threshold
+
     while True:
         step = min(b, state.r.shape[0])
         if state.j + step > m:  # thick restart: the wanted Ritz vectors and more
+            if state.pending:  # Ritz vectors of an orthonormal basis
+                state.settle()
+                assess()
             keep = min(m - step, max(k + int(done.sum()), k + (m - k) // 2))
             state.restart(s, theta, keep)  # the kept Ritz vectors are now the first rows
             weights = torch.eye(keep, dtype=torch.float64)[:, :k][:, ~done] / threshold[~done]
@@ -320,14 +323,16 @@ def lanczos(
             bar.update(state.products - before)
         if state.j < k:
             continue
-        theta, s, est = state.ritz(which)
-        scale = max(scale, float(theta.abs().max()))
-        threshold = (tol * theta[:k].abs()).clamp_min(ROUNDING * eps * scale)
-        done = est[:k] <= threshold
+        assess()
+        stop = bool(done.all()) or state.products >= max_products
+        if stop and state.pending:  # decide on the settled (orthonormal) basis
+            state.settle()
+            assess()
+            stop = bool(done.all()) or state.products >= max_products
         if bar is not None:
             worst = float((est[:k] / theta[:k].abs().clamp_min(1e-300)).max())
             bar.set_postfix(converged=f"{int(done.sum())}/{k}", residual=f"{worst:.1e}")
-        if bool(done.all()) or state.products >= max_products:
+        if stop:
             break
         weights = s[:, :k][:, ~done] / threshold[~done]
         if state.r.shape[0] > b and bool(done.any()):  # a start subspace's wide residual
@@ -336,29 +341,13 @@ def lanczos(
         bar.close()
     sk, values = s[:, :k], theta[:k]
     vectors = state.vectors(sk)
-    products, product_seconds = state.products, state.product_seconds
-    residuals = est[:k]
-    dev_values = values.to(device=op.device, dtype=op.dtype)
-    if verify == "sketch" and state.first_products is None:
-        clock = time.perf_counter()
-        confirmed = _sketch(op, state, sk, vectors, dev_values, est[:k], threshold, seed)
-        product_seconds += time.perf_counter() - clock
-        products += 1
-        if confirmed is not None:
-            residuals, verify = confirmed, False
-    if verify:
-        if state.first_products is not None:  # Ritz vectors of the start block: explicit
-            hv = sk.T.to(device=op.device, dtype=op.dtype) @ state.first_products
-        else:
-            clock = time.perf_counter()
-            hv = op.matmat_rows(vectors)
-            product_seconds += time.perf_counter() - clock
-            products += k
-        residuals = (hv - dev_values[:, None] * vectors).norm(dim=1).to(torch.float64).cpu()
+    residuals = verify_residuals(state, sk, vectors, values, est[:k], threshold,
+                                 verify=verify, seed=seed)
     threshold = (tol * values.abs()).clamp_min(ROUNDING * eps * scale)
     converged = residuals <= threshold
     out = {"device": op.device, "dtype": op.dtype}
     return EigenResult(
-        values.to(**out), vectors.T, residuals.to(**out), converged.to(op.device), products,
-        state.restarts, time.perf_counter() - began, product_seconds, float(tol),
+        values.to(**out), vectors.T, residuals.to(**out), converged.to(op.device),
+        state.products, state.restarts, time.perf_counter() - began, state.product_seconds,
+        float(tol),
     )

@@ -225,12 +225,16 @@ def test_progress_bar_shows_converged_pairs_and_residual(capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_sketch_confirmation_costs_one_product_and_bounds_the_residuals():
+def test_sketch_confirmation_costs_three_products_and_bounds_the_residuals():
     a, _ = _spectrum_matrix()
-    block = lanczos(a, 4, tol=1e-8)
-    sketch = lanczos(a, 4, tol=1e-8, verify="sketch")
-    assert sketch.num_products == block.num_products - 4 + 1
+    block = lanczos(a, 5, tol=1e-8)
+    sketch = lanczos(a, 5, tol=1e-8, verify="sketch")
+    assert sketch.num_products == block.num_products - 5 + 3  # three probes, not k = 5
     assert sketch.all_converged
+    few = lanczos(a, 3, tol=1e-8, verify="sketch")  # k <= 3: the block product is as cheap
+    torch.testing.assert_close(few.residuals, (a @ few.eigenvectors - few.eigenvectors
+                                               * few.eigenvalues).norm(dim=0),
+                               rtol=1e-10, atol=1e-14)
     y = sketch.eigenvectors
     true = (a @ y - y * sketch.eigenvalues).norm(dim=0)
     # reported = estimate + measured discrepancy, an upper bound of the true residual (up to
@@ -258,3 +262,50 @@ def test_sketch_falls_back_to_the_block_product_when_the_products_drift():
     assert op.num_products == res.num_products
     assert res.num_products > 60  # the sketch product, then the block of 3
     assert not res.all_converged  # the drift shows in the explicit residuals
+
+
+# ----------------------------------------------------------------- deferred reorthogonalisation
+def _outlier_matrix(n=150, seed=3, dtype=torch.float64):
+    # a dominant eigenvalue far above the rest: where orthogonality is lost fastest
+    g = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=torch.float64))
+    evals = torch.cat([torch.tensor([1e4, 50.0, 40.0], dtype=torch.float64),
+                       torch.rand(n - 3, generator=g, dtype=torch.float64)])
+    return (q @ torch.diag(evals) @ q.T).to(dtype), evals.sort(descending=True).values
+
+
+@pytest.mark.parametrize("matrix", ["spread", "outlier"])
+def test_deferred_reorthogonalisation_agrees_with_a_pass_per_step(matrix):
+    a, evals = _spectrum_matrix(300) if matrix == "spread" else _outlier_matrix()
+    full = lanczos(a, 6, tol=1e-10, max_basis=20, reorth="full")  # restarts included
+    partial = lanczos(a, 6, tol=1e-10, max_basis=20)
+    assert full.num_restarts > 0 and partial.all_converged
+    # both stop at residuals <= 1e-10 |lambda|: the same eigenvalues to far better than that
+    torch.testing.assert_close(partial.eigenvalues, evals[:6], rtol=1e-12, atol=0)
+    torch.testing.assert_close(partial.eigenvalues, full.eigenvalues, rtol=1e-12, atol=0)
+    assert abs(partial.num_products - full.num_products) <= 1
+    y = partial.eigenvectors
+    torch.testing.assert_close(y.T @ y, torch.eye(6, dtype=torch.float64), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="reorth must be one of"):
+        lanczos(a, 2, reorth="none")
+
+
+def test_deferred_reorthogonalisation_on_a_network_hessian(conv_problem):
+    op, H = conv_problem
+    res = lanczos(op, 5, tol=1e-10, max_basis=12)  # several restarts on a 41-dim problem
+    evals = torch.linalg.eigvalsh(H).flip(0)[:5]
+    assert res.num_restarts > 0 and res.all_converged
+    torch.testing.assert_close(res.eigenvalues, evals, rtol=1e-9, atol=1e-12)
+
+
+def test_no_ghosts_in_float32_with_deferred_reorthogonalisation():
+    # the outlier converges at once and every later step loses orthogonality to it; the
+    # bulk (spacing 0.2) is resolvable above float32's rounding floor 32 eps ||H|| = 4e-3
+    n = 150
+    g = torch.Generator().manual_seed(4)
+    q, _ = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=torch.float64))
+    evals = torch.cat([torch.tensor([1e3, 50.0]), torch.linspace(30.0, 1.0, n - 2)]).double()
+    a = (q @ torch.diag(evals) @ q.T).float()
+    res = lanczos(a, 5, tol=1e-4, max_basis=40)
+    assert res.all_converged and res.num_products > 40  # a long run, restarts included
+    torch.testing.assert_close(res.eigenvalues.double(), evals[:5], rtol=1e-4, atol=0)
