@@ -140,6 +140,27 @@ def test_cache_budget_falls_back_to_uncached_batches():
     assert op._graphs == [None, None]
 
 
+def test_cached_products_do_not_pass_over_the_data_again():
+    model, batches = make_mlp(), make_batches((4,))
+
+    class Counted(list):  # the batches, counting the passes over them
+        passes = 0
+
+        def __iter__(self):
+            Counted.passes += 1
+            return super().__iter__()
+
+    data = Counted(batches)
+    op = HessianOperator(model, data, check_deterministic=False)
+    v = torch.randn(op.dim, 3, dtype=torch.float64)
+    first = op @ v
+    passes = Counted.passes
+    again = op @ v  # from the cached graphs alone
+    assert Counted.passes == passes
+    torch.testing.assert_close(again, first, rtol=0, atol=0)  # exact: the same graphs
+    torch.testing.assert_close(again, dense_hessian(model, batches) @ v, rtol=RTOL, atol=ATOL)
+
+
 def test_custom_loss_fn():
     model, batches = make_mlp(), make_batches((4,))
 
