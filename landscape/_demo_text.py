@@ -97,5 +97,7 @@ def format_demo(result: dict[str, Any]) -> str:
     if result.get("surfaces"):
         lines.append(_minima_line(result["surfaces"]))
     lines += ["", "Figures:"] + [f"  {f}" for f in result["figures"]]
+    if result.get("report"):
+        lines += ["", f"Report (open in a browser): {result['report']}"]
     lines.append(f"\ndone in {result['seconds']:.1f} s")
     return "\n".join(lines)

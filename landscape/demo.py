@@ -266,6 +266,9 @@ def run_demo(
     with _stage(log, store, "figures", f"into {figures}") as st:
         paths = _figures(figures, runs, reports, plane, along, spectrum, features, surfaces)
         st["done"] = f"wrote {len(paths)} figures"
+    with _stage(log, store, "report", "one HTML page of the experiment, from the store") as st:
+        page = write_demo_report(out, figures / "report.html")
+        st["done"] = f"wrote {page}"
     control = reports[f"{p.mus[0]:g}"]["control"]
     return {
         "dataset": p.dataset,
@@ -279,8 +282,16 @@ def run_demo(
         "surfaces": {"mu": plane_mu, **surfaces["summary"], "computed": surfaces["computed"],
                      "keys": [surfaces[k]["key"] for k in ("random", "minima")]},
         "figures": [str(f) for f in paths],
+        "report": str(page),
         "seconds": time.perf_counter() - start,
     }
+
+
+def write_demo_report(out: Path, path: Path) -> Path:
+    """``landscape report out --out path``: the demo's page, built from its store alone."""
+    from landscape.report import build_report, write_report
+
+    return write_report(build_report(out), path)
 
 
 def _figures(folder: Path, runs, reports, plane, along, spectrum, features,

@@ -106,7 +106,8 @@ def test_second_demo_computes_nothing_and_says_so(tiny, monkeypatch):
         assert second["reports"][mu]["control"] == first["reports"][mu]["control"]
     # each stage: one line when it starts, one with what it found
     tags = [line.split("]")[0] for line in lines]
-    stages = 4 + 2 + 1 + 1 + 1 + 2 + 1  # train, verify, plane, spectrum, surfaces, features ...
+    stages = 4 + 2 + 1 + 1 + 1 + 2 + 1 + 1  # train, verify, plane, spectrum, surfaces,
+    # features, figures, report
     assert all(tags.count(t) == 2 for t in tags) and len(tags) == 2 * stages
     ends = lines[1::2]
     assert not any("computed" in line or "trained" in line or "fitting" in line

@@ -296,12 +296,12 @@ def gather_experiment(root: str | Path, *, store: str | Path | None = None) -> E
 
     Raises:
         FileNotFoundError: ``root`` is missing or holds no run directory.
-        NotADirectoryError: ``root`` is a file.
+        ValueError: ``root`` is a file.
 
     """
     root = Path(root)
     if root.exists() and not root.is_dir():
-        raise NotADirectoryError(f"{root} is a file: pass the experiment directory (the --out "
+        raise ValueError(f"{root} is a file: pass the experiment directory (the --out "
                                  "of `landscape train`), which holds the run directories")
     if not root.exists():
         raise FileNotFoundError(f"{root} does not exist: pass the experiment directory (the "

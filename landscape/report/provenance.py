@@ -111,9 +111,9 @@ def _projection(exp: Experiment, e: StoredEntry) -> str:
     if sgd is None or grda is None:
         raise LookupError("its runs are not in this experiment")
     extra = [] if base is None else ["--baseline-run", str(base.run.path)]
+    # every epoch (the command also compares the final minima, which --at-epochs would move)
     line = join("landscape", "project", sgd.run.path, grda.run.path, "--top-k",
-                e.params["top_k"], "--at-epochs", sgd.epoch, *extra, *_data_flags(e),
-                *store_flag(exp))
+                e.params["top_k"], *extra, *_data_flags(e), *store_flag(exp))
     other = {k: v for k, v in e.params.items() if k in ("tol", "random_probes")
              and v != {"tol": 1e-3, "random_probes": 64}[k]}
     return line + (f"  # with {other} (library call: projection_over_epochs)" if other else "")
