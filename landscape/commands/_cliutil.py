@@ -9,10 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from landscape.devices import resolve_device
-
 __all__ = [
     "add_device_flag",
     "add_json_flag",
@@ -88,6 +84,13 @@ def positive_float(text: str) -> float:
     return value
 
 
+def resolve_device(name: Any) -> Any:
+    """:func:`landscape.devices.resolve_device` (imports torch when called, not before)."""
+    from landscape.devices import resolve_device as resolve
+
+    return resolve(name)
+
+
 def add_device_flag(parser: argparse.ArgumentParser, default: str = "auto") -> None:
     """Add ``--device`` (``auto`` picks CUDA when present)."""
     parser.add_argument(
@@ -137,17 +140,17 @@ def parse_kv(items: list[str] | None) -> dict[str, Any]:
 
 def to_jsonable(obj: Any) -> Any:
     """Convert tensors, numpy values, paths and non-finite floats into JSON-able values."""
-    import numpy as np
-
+    # a tensor or an array exists only if its library was imported: none is imported here
+    torch, np = sys.modules.get("torch"), sys.modules.get("numpy")
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [to_jsonable(v) for v in obj]
-    if isinstance(obj, torch.Tensor):
+    if torch is not None and isinstance(obj, torch.Tensor):
         return to_jsonable(obj.detach().cpu().tolist())
-    if isinstance(obj, np.ndarray):
+    if np is not None and isinstance(obj, np.ndarray):
         return to_jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
+    if np is not None and isinstance(obj, np.generic):
         return to_jsonable(obj.item())
     if isinstance(obj, Path):
         return str(obj)

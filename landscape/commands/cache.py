@@ -6,13 +6,14 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from landscape.commands._args import add_store_flag, store_path
 from landscape.commands._cliutil import add_json_flag, emit_json
-from landscape.store import listing
-from landscape.store.listing import EntrySummary
-from landscape.store.store import Store
+
+if TYPE_CHECKING:  # the store (h5py) is imported by the subcommands that use it
+    from landscape.store.listing import EntrySummary
+    from landscape.store.store import Store
 
 __all__ = ["format_size", "register"]
 
@@ -55,6 +56,8 @@ def _legacy_note(store: Store, kind: str) -> str | None:
 
 
 def _ls(args: argparse.Namespace) -> int:
+    from landscape.store import Store, listing
+
     store = Store(store_path(args.store), readonly=True)
     kind = listing.require_store(store.backend, "listed")
     entries = listing.entries(store.backend, check="full", limit=store.verify_bytes)
@@ -139,6 +142,8 @@ def _rm(args: argparse.Namespace) -> int:
         raise ValueError("give either KEYs or filters (--analysis/--older-than), not both")
     if args.older_than is not None and args.older_than < 0:
         raise ValueError(f"--older-than takes days >= 0, got {args.older_than}")
+    from landscape.store import Store, listing
+
     store = Store(store_path(args.store))
     listing.require_store(store.backend, "removed")
     chosen = _select(args, store)
@@ -171,6 +176,8 @@ def _rm(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from landscape.store import Store, listing
+
     store = Store(store_path(args.store), readonly=not args.move_aside)
     kind = listing.require_store(store.backend, "checked")
     summaries = store.entries(check="full")

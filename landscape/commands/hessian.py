@@ -60,7 +60,8 @@ def _run_hessian(args: argparse.Namespace) -> int:
     from landscape.experiment.curvature import hessian_topk
 
     subject, store, progress = _setup(args)
-    _check_top_k(args, subject.model)
+    # on a miss, before any product; an answer from the store needs no model
+    subject.check_model(lambda model: _check_top_k(args, model))
     entry = hessian_topk(
         store, subject, k=args.top_k, split=args.split, which=args.which, tol=args.tol,
         max_basis=args.max_basis, block_size=args.block_size, params=args.params,

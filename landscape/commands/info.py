@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from landscape.checkpoint import load_checkpoint
 from landscape.commands._cliutil import add_json_flag, emit_json
 from landscape.rundir import RunDir
 
@@ -35,6 +34,8 @@ def describe(path: str | Path) -> dict[str, Any]:
         }
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: pass a run directory or a checkpoint")
+    from landscape.checkpoint import load_checkpoint
+
     ckpt = load_checkpoint(path)
     return {
         "kind": "checkpoint",

@@ -17,14 +17,25 @@ from pathlib import Path
 from typing import Any
 
 from landscape.commands._cliutil import add_device_flag, add_json_flag, emit_json, parse_kv
-from landscape.optim import list_optimizers, list_schedules, optimizer_entry
 
 __all__ = ["build_configs", "register", "resume_command"]
+
+# The registries' names, for the parser: `landscape --help` builds it without importing torch
+# (a test checks them against landscape.optim.list_optimizers() and list_schedules()).
+OPTIMIZERS = ("adadelta", "adagrad", "adam", "adamw", "amsgrad", "grda", "rmsprop", "sgd")
+SCHEDULES = ("constant", "cosine", "drop", "garipov", "step")
+
+
+def _entry(name: str) -> Any:
+    """:func:`landscape.optim.optimizer_entry` (imports torch when called)."""
+    from landscape.optim import optimizer_entry as entry
+
+    return entry(name)
 
 
 def _optimizer_args(name: str, args: argparse.Namespace, c: float | None,
                     mu: float | None) -> dict[str, Any]:
-    options = optimizer_entry(name).options
+    options = _entry(name).options
     out: dict[str, Any] = {}
     flags = {"momentum": args.momentum, "nesterov": args.nesterov or None,
              "dampening": args.dampening, "betas": args.betas, "eps": args.eps, "c": c, "mu": mu}
@@ -48,7 +59,7 @@ def build_configs(args: argparse.Namespace) -> list[tuple[str, Any]]:
                        ("--c", ("c",)), ("--mu", ("mu",))):
         value = getattr(args, flag.lstrip("-"))
         if value not in (None, False) and not any(
-            set(keys) & set(optimizer_entry(n).options) for n in names
+            set(keys) & set(_entry(n).options) for n in names
         ):
             raise ValueError(f"{flag} applies to none of the optimizers {names}")
     prune_args = parse_kv(args.prune_args)
@@ -148,8 +159,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     what.add_argument("--augment", default="none", choices=["none", "crop_flip", "crop", "flip"])
     what.add_argument("--out", required=True, help="parent directory of the run directories")
     opt = p.add_argument_group("optimizers (several names/values run one after another)")
-    opt.add_argument("--optimizer", nargs="+", required=True, choices=list_optimizers(),
-                     metavar="NAME", help=f"one or more of {', '.join(list_optimizers())}")
+    opt.add_argument("--optimizer", nargs="+", required=True, choices=OPTIMIZERS,
+                     metavar="NAME", help=f"one or more of {', '.join(OPTIMIZERS)}")
     opt.add_argument("--lr", nargs="+", type=float, default=[0.1], help="base learning rate(s)")
     opt.add_argument("--momentum", type=float, help="SGD/RMSprop momentum")
     opt.add_argument("--nesterov", action="store_true", help="Nesterov momentum (SGD)")
@@ -163,7 +174,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     reg.add_argument("--l2", type=float, help="L2 term added to the gradient (g + l2 * w)")
     reg.add_argument("--weight-decay", type=float,
                      help="decoupled weight decay (w *= 1 - lr * wd, AdamW style)")
-    opt.add_argument("--schedule", default="constant", choices=list_schedules())
+    opt.add_argument("--schedule", default="constant", choices=SCHEDULES)
     opt.add_argument("--schedule-args", nargs="*", metavar="K=V",
                      help="e.g. at=140 (drop), step_size=25 gamma=0.5 (step)")
     run = p.add_argument_group("run")

@@ -20,9 +20,22 @@ numbers, :mod:`~landscape.verify.judgement` applies the :class:`Thresholds`,
 :mod:`landscape.experiment`. Accuracies, errors and sparsities are fractions in every result.
 """
 
-from landscape.verify.evidence import connectivity, default_curve_dir, verify
+from typing import Any
+
 from landscape.verify.judgement import THRESHOLD_HELP, Thresholds, judge
 from landscape.verify.report import format_barriers, format_criteria, format_report
+
+_EVIDENCE = ("connectivity", "default_curve_dir", "verify")
+
+
+def __getattr__(name: str) -> Any:
+    # evidence imports the experiment layer (torch): loaded when first asked for, so that
+    # `landscape verify --help` reads the Thresholds without it
+    if name in _EVIDENCE:
+        from landscape.verify import evidence
+
+        return getattr(evidence, name)
+    raise AttributeError(f"module 'landscape.verify' has no attribute {name!r}")
 
 __all__ = [
     "THRESHOLD_HELP",
