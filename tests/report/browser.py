@@ -123,11 +123,12 @@ def load_page(path: str | Path, *, width: int = 1280, height: int = 900,
     to_browser_r, to_browser_w = os.pipe()
     from_browser_r, from_browser_w = os.pipe()
 
-    # the protocol reads commands on fd 3 and writes on fd 4: a shell moves the pipes there
+    # the protocol reads commands on fd 3 and writes on fd 4: bash moves the pipes there (a
+    # POSIX sh may not redirect descriptors above 9)
     shell = f'exec 3<&{to_browser_r} 4>&{from_browser_w}; exec "$0" "$@"'
     proc = subprocess.Popen(
-        ["/bin/sh", "-c", shell, CHROMIUM, *FLAGS, f"--user-data-dir={profile}",
-         f"--window-size={width},{height}", "about:blank"],
+        [shutil.which("bash") or "/bin/bash", "-c", shell, CHROMIUM, *FLAGS,
+         f"--user-data-dir={profile}", f"--window-size={width},{height}", "about:blank"],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         pass_fds=(to_browser_r, from_browser_w))
     os.close(to_browser_r)
