@@ -128,18 +128,13 @@ def test_every_figure_has_a_caption_citing_its_paper(built):
     assert uncited == []
 
 
-def test_every_number_names_its_store_key_and_the_command_that_answers_it(built, monkeypatch,
-                                                                           capsys):
-    """The provenance commands ask the same questions: they answer from the store."""
-    root, _, _, html = built
-    exp = gather_experiment(root / "out")
+def _check_provenance(html: str, experiment: Path, monkeypatch, capsys) -> set[str]:
+    """Run every provenance command of the page (computing forbidden); the analyses seen."""
+    exp = gather_experiment(experiment)
     rows = re.findall(r'<tr id="entry-([0-9a-f]{16})">.*?<td><code>([^<]*)</code></td></tr>',
                       html, re.S)
     keys = {e.key[:16]: e for e in exp.entries}
     assert rows and {k for k, _ in rows} <= set(keys)
-    assert {e.name for k, _ in rows for e in [keys[k]]} >= {
-        "hessian.topk", "hessian.spectrum", "curves.along", "curves.plane", "projection.epoch",
-        "features"}
     cited = set(re.findall(r'href="#entry-([0-9a-f]{16})" title="store key ([0-9a-f]{64})', html))
     assert cited and all(full.startswith(short) for short, full in cited)
     _forbid(monkeypatch)
@@ -153,6 +148,34 @@ def test_every_number_names_its_store_key_and_the_command_that_answers_it(built,
         out = json.loads(capsys.readouterr().out)
         if "key" in out:
             assert out["key"] == keys[short].key, command
+    return {keys[k].name for k, _ in rows}
+
+
+def test_every_number_names_its_store_key_and_the_command_that_answers_it(built, monkeypatch,
+                                                                           capsys):
+    """The provenance commands ask the same questions: they answer from the store."""
+    root, _, _, html = built
+    seen = _check_provenance(html, root / "out", monkeypatch, capsys)
+    assert seen >= {"hessian.topk", "hessian.spectrum", "curves.along", "curves.plane",
+                    "projection.epoch", "features", "surface.grid"}
+
+
+def test_sharpness_and_curvature_along_curves_are_reported(tiny_demo, tmp_path, monkeypatch,
+                                                           capsys):
+    """Their entries get figures, and the commands rebuilt for them answer from the store."""
+    root, _ = tiny_demo
+    exp = tmp_path / "out"
+    shutil.copytree(root / "out", exp)
+    assert main(["sharpness", str(exp / "sgd"), "--top-k", "3", "--trace-probes", "4",
+                 "--json"]) == 0
+    assert main(["curve", "hessian", str(exp / "curve_sgd__grda_c0.05_mu0.6"), "--points",
+                 "3", "--top-k", "2", "--trace-probes", "2", "--json"]) == 0
+    capsys.readouterr()
+    html = build_report(exp).html
+    section = re.search(r'<section id="sharpness">.*?</section>', html, re.S).group(0)
+    assert section.count("<figure") == 3  # trace, gradient share, along the curve
+    seen = _check_provenance(html, exp, monkeypatch, capsys)
+    assert {"hessian.trace", "hessian.gradient", "curves.hessian"} <= seen
 
 
 def test_the_verdict_is_verifys_on_the_same_evidence(tiny_demo):

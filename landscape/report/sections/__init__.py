@@ -27,8 +27,8 @@ SECTIONS: dict[str, Section] = {}
 """Section id -> section, filled by :func:`register` as the section modules are imported."""
 
 ORDER: tuple[str, ...] = (
-    "overview", "runs", "training", "curvature", "connectivity", "surfaces", "projection",
-    "features", "tradeoff", "verdict",
+    "overview", "runs", "training", "curvature", "sharpness", "connectivity", "surfaces",
+    "projection", "features", "tradeoff", "verdict",
 )
 """The section modules (``landscape.report.sections.<name>``), in page order."""
 

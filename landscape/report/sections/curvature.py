@@ -126,11 +126,10 @@ def _missing(ctx: Context, groups: dict[Run, dict[int, StoredEntry]]) -> list[Mi
                                     *store_flag(exp))))
         todo = [e for e in range(1, final + 1) if e not in have]
         if len([e for e in have if e > 0]) < 2 and todo and final > 1:
-            one = join("landscape", "hessian", run.path, "--epoch", "EPOCH", "--top-k", k,
-                       *store_flag(exp)).replace("EPOCH", '"$e"')
             out.append(Missing(f"top-{k} eigenvalues of {run.name} over epochs (missing "
-                               f"{', '.join(map(str, todo))})",
-                               f"for e in {' '.join(map(str, todo))}; do {one}; done"))
+                               f"{', '.join(map(str, todo))}), with the trace",
+                               join("landscape", "sharpness", run.path, "--top-k", k,
+                                    *store_flag(exp))))
         if run.optimizer == "sgd" and run not in spectra:
             out.append(Missing(f"Hessian spectral density at {run.name} epoch {final}",
                                join("landscape", "spectrum", run.path, *like,
