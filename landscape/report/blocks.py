@@ -54,8 +54,8 @@ class Figure:
 
     Attributes:
         caption: what is plotted and the paper it follows (author, year).
-        png: base64 PNG (shown as the figure, or behind the interactive one with JavaScript
-            off).
+        png: base64 PNG, or the pending drawing of it (:meth:`Context.static`), shown as the
+            figure, or behind the interactive one with JavaScript off.
         plotly: a Plotly figure ``{"data": [...], "layout": {...}}`` (plain JSON), drawn by
             the embedded plotly.js; ``None`` for a static figure.
         alt: alternative text of the image.
@@ -64,7 +64,7 @@ class Figure:
     """
 
     caption: str
-    png: str | None = None
+    png: Any = None
     plotly: dict[str, Any] | None = None
     alt: str = ""
     data: Table | None = None

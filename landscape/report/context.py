@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import base64
 import math
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,12 +43,14 @@ class Context:
         thresholds: the verdict's thresholds.
         dpi: resolution of the static figures.
         used: the store entries cited so far (the page lists their provenance).
+        pending: the static figures to draw (:meth:`static`).
     """
 
     exp: Experiment
     thresholds: Thresholds = field(default_factory=Thresholds)
     dpi: int = 90
     used: dict[str, StoredEntry] = field(default_factory=dict)
+    pending: list[Deferred] = field(default_factory=list)
     _commands: dict[str, str] = field(default_factory=dict)
     _evidence: dict[tuple[str, str], Evidence] = field(default_factory=dict)
 
@@ -70,8 +77,56 @@ class Context:
                                                   thresholds=self.thresholds)
         return self._evidence[key]
 
-    def png(self, fig: Any) -> str:
-        """A matplotlib figure as base64 PNG (the figure is closed)."""
-        from landscape.plotting._style import figure_png
+    def static(self, plot: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred:
+        """A static figure ``plot(*args, **kwargs)``, drawn as PNG when the page is rendered.
 
-        return base64.b64encode(figure_png(fig, dpi=self.dpi)).decode("ascii")
+        The figures are drawn together at the end (:meth:`draw_static`), over several
+        processes when there are several cores; the arguments are the numbers read from the
+        store (``plot`` is a :mod:`landscape.plotting` function).
+        """
+        job = Deferred(plot, args, kwargs)
+        self.pending.append(job)
+        return job
+
+    def draw_static(self, workers: int | None = None) -> None:
+        """Draw every pending static figure (``workers`` processes; 1: in this process)."""
+        jobs = [j for j in self.pending if j.value is None]
+        if workers is None:
+            workers = int(os.environ.get("LANDSCAPE_REPORT_WORKERS") or os.cpu_count() or 1)
+        workers = max(1, min(workers, len(jobs)))
+        values = None
+        if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+            try:  # forked workers share the loaded modules: no start-up cost
+                context = multiprocessing.get_context("fork")
+                with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                    values = list(pool.map(_draw, [(j.plot, j.args, j.kwargs, self.dpi)
+                                                   for j in jobs]))
+            except (OSError, BrokenProcessPool):
+                values = None  # no processes here: draw them in this one
+        if values is None:
+            values = [_draw((j.plot, j.args, j.kwargs, self.dpi)) for j in jobs]
+        for job, value in zip(jobs, values):
+            job.value = value
+
+
+@dataclass
+class Deferred:
+    """A static figure to draw: ``plot(*args, **kwargs)``; ``value`` is its base64 PNG."""
+
+    plot: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    value: str | None = None
+
+    def __str__(self) -> str:
+        if self.value is None:
+            raise RuntimeError("the static figures were not drawn: call draw_static() first")
+        return self.value
+
+
+def _draw(job: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], int]) -> str:
+    """Draw one figure as base64 PNG (in a worker process or in this one)."""
+    from landscape.plotting._style import figure_png
+
+    plot, args, kwargs, dpi = job
+    return base64.b64encode(figure_png(plot(*args, **kwargs), dpi=dpi)).decode("ascii")

@@ -84,8 +84,12 @@ def _provenance(ctx: Context) -> list[dict[str, Any]]:
 
 
 def render_report(exp: Experiment, *, thresholds: Thresholds | None = None,
-                  title: str | None = None) -> Report:
-    """Build every section of ``exp`` into the page (reads the store; computes nothing)."""
+                  title: str | None = None, workers: int | None = None) -> Report:
+    """Build every section of ``exp`` into the page (reads the store; computes nothing).
+
+    ``workers``: processes drawing the static figures (default: one per core, or
+    ``$LANDSCAPE_REPORT_WORKERS``).
+    """
     began = time.perf_counter()
     ctx = Context(exp=exp, thresholds=thresholds or Thresholds())
     built: list[dict[str, Any]] = []
@@ -102,6 +106,7 @@ def render_report(exp: Experiment, *, thresholds: Thresholds | None = None,
                 block.alt = block.alt or block.caption
         built.append({"id": section.id, "title": section.title, "content": content})
         missing += [(section.title, m) for m in content.missing]
+    ctx.draw_static(workers)
     env = _environment()
     interactive = any(isinstance(b, Figure) and b.plotly for s in built
                       for b in s["content"].blocks)
@@ -117,11 +122,12 @@ def render_report(exp: Experiment, *, thresholds: Thresholds | None = None,
 
 
 def build_report(experiment: str | Path, *, store: str | Path | None = None,
-                 thresholds: Thresholds | None = None, title: str | None = None) -> Report:
+                 thresholds: Thresholds | None = None, title: str | None = None,
+                 workers: int | None = None) -> Report:
     """Gather the experiment in ``experiment`` (and its store) and build its page."""
     began = time.perf_counter()
     report = render_report(gather_experiment(experiment, store=store), thresholds=thresholds,
-                           title=title)
+                           title=title, workers=workers)
     report.seconds = time.perf_counter() - began
     return report
 

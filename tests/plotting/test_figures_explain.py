@@ -44,6 +44,7 @@ def demo_figures(tiny_demo, tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(Figure, "savefig", savefig)
+        mp.setenv("LANDSCAPE_REPORT_WORKERS", "1")  # the page's figures drawn (and checked) here
         result = run_demo(root / "out", tmp_path_factory.mktemp("figures"), preset="tiny",
                           progress=False, log=lambda s: None)
     return found, result
@@ -52,6 +53,7 @@ def demo_figures(tiny_demo, tmp_path_factory):
 def test_every_demo_figure_explains_itself(demo_figures):
     found, result = demo_figures
     assert len(found) >= len(result["figures"]) >= 9
+    assert sum(name.startswith("embedded") for name in found) >= 6  # the report's figures
     assert {n: p for n, p in found.items() if p} == {}
 
 

@@ -49,7 +49,7 @@ def _alongs(ctx: Context, entries: list[StoredEntry]) -> list[Figure]:
                     f"Bezier curve (solid) and the straight line (dashed) from {a} (t = 0, "
                     f"{start}) to each of {ends} (t = 1), as in {_CITE}. The barrier is the "
                     "highest train loss on the path above the higher endpoint.",
-            png=ctx.png(plot_along_compare(alongs, start=a)),
+            png=ctx.static(plot_along_compare, alongs, start=a),
             alt=f"loss along t from {a}",
             data=Table(["to", "path", "barrier (nats)", "max train loss",
                         "max test error (%)"], rows),
@@ -100,7 +100,7 @@ def _plane(ctx: Context, e: StoredEntry) -> Figure | Text:
                 "line is the fitted curve, its marks placed at the nearest grid value. Drag "
                 "to rotate. The static contours (train loss and test error) show the same "
                 "grid.",
-        png=ctx.png(plot_plane(plane, names=(a, b))),
+        png=ctx.static(plot_plane, plane, names=(a, b)),
         plotly=surface_figure(x, y, z, title=title, x_title=f"along {a} → {b}",
                               y_title="towards the bend", z_title="train loss", marks=marks),
         alt=title, data=Table(["quantity", "value"], rows), sources=[(e.anchor, e.key[:12])])

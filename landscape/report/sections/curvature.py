@@ -97,8 +97,8 @@ def _spectrum(ctx: Context, e: StoredEntry) -> Figure:
         caption=f"Spectral density of the training-loss Hessian at {point} by stochastic "
                 f"Lanczos quadrature ({_CITE}; Papyan 2020), Gaussian-broadened with sigma "
                 f"= {sigma:.2g}; log scale, densities below 1e-10 not drawn. Hover for values.",
-        png=ctx.png(plot_density({"grid": grid, "density": density, "sigma": sigma},
-                                 title=f"Hessian spectral density, {point}")),
+        png=ctx.static(plot_density, {"grid": grid, "density": density, "sigma": sigma},
+                       title=f"Hessian spectral density, {point}"),
         plotly=line_figure([{"x": grid, "y": shown, "name": "density", "mode": "lines"}],
                            title=title, x_title="eigenvalue", y_title="density", log_y=True),
         alt=title, data=Table(["quantity", "value"], rows))

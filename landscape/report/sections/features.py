@@ -64,16 +64,16 @@ def build(ctx: Context) -> Content | None:
         Figure(caption="Per layer, the share of features against their universality (the "
                        "share of classes a feature fires for; dead features at 0%), "
                        "comparing the runs (Mehta et al. 2019, Fig. 3).",
-               png=ctx.png(plot_universality(stats)), alt="universality histograms",
+               png=ctx.static(plot_universality, stats), alt="universality histograms",
                sources=sources),
         Figure(caption="Per layer, the share of features against their class specialisation "
                        "(Dettmers & Zettlemoyer 2019, Fig. 3).",
-               png=ctx.png(plot_specialisation(stats)), alt="specialisation histograms",
+               png=ctx.static(plot_specialisation, stats), alt="specialisation histograms",
                sources=sources),
         Figure(caption="Per layer, the L2 norms of the units' incoming weight vectors on a "
                        "log axis, fitted to the occupied range (Yaguchi et al. 2018, Fig. 5): "
                        "units pruned to zero sit far left of the rest.",
-               png=ctx.png(plot_weight_norms(stats)), alt="unit-norm histograms",
+               png=ctx.static(plot_weight_norms, stats), alt="unit-norm histograms",
                sources=sources),
     ]
     return Content(blocks=[table, *figures], missing=missing)

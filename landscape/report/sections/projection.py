@@ -67,7 +67,7 @@ def build(ctx: Context) -> Content | None:
                     "dotted, the share of the difference of two SGD runs from different "
                     "seeds. Low means the gRDA run left SGD along flat directions. Hover for "
                     "values.",
-            png=ctx.png(plot_projection(projections)),
+            png=ctx.static(plot_projection, projections),
             plotly=line_figure(series, title=title, x_title="epoch", y_title="share",
                                log_y=True),
             alt=title,

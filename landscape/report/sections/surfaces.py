@@ -72,7 +72,7 @@ def _plane(ctx: Context, e: StoredEntry) -> Figure:
         caption=f"Loss surface ({method} directions) around {where}: train loss over "
                 f"{len(x)} x {len(y)} points, as in {_CITE.get(method, 'Li et al. 2018')}. "
                 "Drag to rotate; the static contours use log-spaced levels. Errors in %.",
-        png=ctx.png(plot_surface_contours(surface, subject=where)),
+        png=ctx.static(plot_surface_contours, surface, subject=where),
         plotly=surface_figure(x, y, z, title=title, x_title=layout["axis_labels"][0],
                               y_title=layout["axis_labels"][1], z_title="train loss",
                               marks=marks),

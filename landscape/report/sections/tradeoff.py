@@ -24,7 +24,7 @@ def build(ctx: Context) -> Content | None:
         caption="Test accuracy against the share of exactly-zero weights at each run's last "
                 "epoch, one series per method (gRDA as unjoined crosses, dense runs as dotted "
                 "lines), as in Chao et al. 2020, Fig. 4 and Gale et al. 2019, Fig. 1.",
-        png=ctx.png(plot_tradeoff(points)), alt="accuracy against sparsity",
+        png=ctx.static(plot_tradeoff, points), alt="accuracy against sparsity",
         data=Table(["method", "setting", "epoch", "sparsity (%)", "test acc (%)", "run"],
                    rows))])
 

@@ -14,7 +14,6 @@ def build(ctx: Context) -> Content | None:
     runs = [r for r in ctx.exp.runs if r.metrics]
     if not runs:
         return None
-    fig = plot_training({r.name: r.metrics for r in runs})
     rows = []
     for run in runs:
         for m in run.metrics:
@@ -28,7 +27,8 @@ def build(ctx: Context) -> Content | None:
                 "so that a gap of one point shows) and the share of exactly-zero weights "
                 "(right) per epoch, as in Chao et al. 2020, Fig. 3. The legend gives each "
                 "run's final accuracy and sparsity.",
-        png=ctx.png(fig), alt="test accuracy and sparsity per epoch", data=data)])
+        png=ctx.static(plot_training, {r.name: r.metrics for r in runs}),
+        alt="test accuracy and sparsity per epoch", data=data)])
 
 
 SECTION = register(Section("training", "Training curves", build))
