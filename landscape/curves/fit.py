@@ -31,8 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from landscape.curves._forward import ParameterSlots
 from landscape.curves.bezier import Curve
-from landscape.evaluation import LossFn, forward_at
+from landscape.evaluation import LossFn
 from landscape.optim import EpochRunner, EpochStats, Step, create_schedule
 from landscape.seeding import generator
 
@@ -87,6 +88,7 @@ def curve_step(
     """
     state: dict[str, Any] = {"epoch": None, "gen": None}
     device, dtype = curve.start.device, curve.start.dtype
+    forward = ParameterSlots(model, curve.names)  # functional_call without its per-call work
 
     def step(epoch: int, k: int, x: Tensor, y: Tensor) -> Step:
         if state["epoch"] != epoch:
@@ -95,7 +97,7 @@ def curve_step(
         x = x.to(device, dtype) if x.is_floating_point() else x.to(device)
         y = y.to(device)
         params = curve.point(t)  # per tensor, no flat phi(t) (see Curve.point)
-        out = forward_at(model, params, x)
+        out = forward(model, params, x)
         loss = loss_fn(out, y)
         objective = loss
         if weight_decay:

@@ -53,3 +53,16 @@ def test_scaled_flat_concatenates_noncontiguous_pieces():
     want = torch.cat([0.7 * t.reshape(-1) for t in grads])
     # one multiplication by 0.7 per element on both sides, only the copy order differs
     assert torch.equal(scaled_flat(grads, 0.7, SIZES), want)  # exact: same products
+
+
+def test_scaled_flat_per_tensor_and_concatenated_paths_agree(monkeypatch):
+    import landscape.curves._combine as combine_module
+
+    g = torch.Generator().manual_seed(4)
+    grads = [torch.randn(3, 2, generator=g, dtype=torch.float64).t(),
+             torch.randn(3, generator=g, dtype=torch.float64),
+             torch.randn(1, 1, generator=g, dtype=torch.float64)]
+    monkeypatch.setattr(combine_module, "_PER_TENSOR", 1)  # one kernel per tensor
+    per_tensor = scaled_flat(grads, 0.3, SIZES)
+    monkeypatch.setattr(combine_module, "_PER_TENSOR", 1 << 60)  # concatenate, then scale
+    assert torch.equal(per_tensor, scaled_flat(grads, 0.3, SIZES))  # exact: same products
