@@ -6,25 +6,28 @@ after two seeded SGD epochs. Every figure is meant to be reproduced on one pinne
 one thread, exactly as printed above each table:
 
     taskset -c 0 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_curvature.py \\
-        --peers /tmp/peers
-    ... --quick                      # MLP at N=1000, one run: under two minutes
+        --peers /tmp/peers               # the MLP at N=1000 and 4000, 3 runs: ~3 minutes
+    ... --cases cnn2000 --peers /tmp/peers   # the conv net with BatchNorm: ~45 minutes
+    ... --quick                          # MLP at N=1000, one run: under a minute
 
-Peers are not dependencies; install them outside the venv:
-``pip install --no-deps --target /tmp/peers pyhessian curvlinops-for-pytorch
-hessian-eigenthings backpack-for-pytorch einops einconv linear_operator opt-einsum``.
-A missing peer is skipped with the reason printed.
+``make bench`` runs the default (peers only when importable). Peers are not dependencies;
+install them outside the venv: ``pip install --no-deps --target /tmp/peers pyhessian
+curvlinops-for-pytorch hessian-eigenthings backpack-for-pytorch einops einconv
+linear_operator opt-einsum``. A missing peer is skipped with the reason printed.
 
 Each contender is run ``--runs`` times, except peers slower than twice the fastest solve
 on their first run (once; the table says how many runs). Eigensolvers are judged alike: each
 returned pair's residual ``||H v - lambda v||`` is recomputed with our exact operator (not
 timed) and the pair counts as converged when it is at most ``tol * |lambda|``. Operators are
 built outside the timings (ours runs a determinism probe there; curvlinops too); a solve's
-time includes everything after, our cache of gradient graphs included. Peers run at their
-best settings: hessian-eigenthings with full reorthogonalisation at the smallest number of
-Lanczos steps (searched first, in fives, not timed) that converges all pairs; curvlinops'
-operator with SciPy's ``eigsh`` (ARPACK, ``tol`` = ours); PyHessian's power iteration
-(``maxIter`` 100, ``tol`` = ours; its converged count reported; on the conv net only with
-``--pyhessian-cnn``, as 100 iterations per pair take hours there).
+time includes everything after, our cache of gradient graphs included. "In products" is the
+time inside each library's own product function (wrapped with a timer on the same clock),
+"rest" everything else. Peers run at their best settings: hessian-eigenthings with full
+reorthogonalisation at the smallest number of Lanczos steps (searched first, in fives, not
+timed) that converges all pairs; curvlinops' operator with SciPy's ``eigsh`` (ARPACK,
+``tol`` = ours); PyHessian's power iteration (``maxIter`` 100, ``tol`` = ours; its converged
+count reported; on the conv net only with ``--pyhessian-cnn``, as 100 iterations per pair
+take hours there).
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ from landscape.data import EvalSet, get_dataset
 from landscape.models import create_model
 
 CASES = {"mlp4000": ("mlp", 4000), "mlp1000": ("mlp", 1000), "cnn2000": ("cnn", 2000)}
+DEFAULT_CASES = ["mlp1000", "mlp4000"]  # the conv net (minutes per solve) only when asked
+OURS = "ours: lanczos, verified by one block product (the default)"
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 clock = time.perf_counter
 
@@ -185,13 +190,15 @@ def check(op: HessianOperator, values: torch.Tensor, vectors: torch.Tensor, tol:
     return int((resid <= tol * values.abs()).sum())
 
 
-def run_ours(model, data, k, tol, block_size=1, verify=True):
+def run_ours(model, data, k, tol, block_size=1, verify=True, reorth="partial"):
     op = HessianOperator(model, data, block="vmap" if block_size > 1 else "auto")
+    timed = Timed(op.matmat_rows, lambda rows: rows.shape[0])  # the same clock as the solve
+    op.matmat_rows = timed
     t0 = clock()
-    res = (lanczos(op, k, tol=tol, verify=verify) if block_size == 1
+    res = (lanczos(op, k, tol=tol, verify=verify, reorth=reorth) if block_size == 1
            else block_lanczos(op, k, block_size=block_size, tol=tol))
     sec = clock() - t0
-    return sec, res.num_products, res.product_seconds, res.eigenvalues, res.eigenvectors.T
+    return sec, res.num_products, timed.seconds, res.eigenvalues, res.eigenvectors.T
 
 
 def run_eigenthings(model, batches, k, tol, steps):
@@ -258,11 +265,12 @@ def eigenthings_steps(model, batches, k, tol, checker, first, limit=150) -> int 
 def eigen_table(model, data, k, tol, peers, runs, with_pyhessian, block):
     batches = list(data)
     checker = HessianOperator(model, data, check_deterministic=False)
-    contenders: dict[str, Callable] = {
-        "ours: thick-restart Lanczos": lambda: run_ours(model, data, k, tol)}
-    first = contenders["ours: thick-restart Lanczos"]()[1] - k
-    contenders["ours: same, estimates confirmed by one product"] = lambda: run_ours(
+    contenders: dict[str, Callable] = {OURS: lambda: run_ours(model, data, k, tol)}
+    first = contenders[OURS]()[1] - k
+    contenders["ours: verify='sketch' (3 products confirm the estimates)"] = lambda: run_ours(
         model, data, k, tol, verify="sketch")
+    contenders["ours: reorth='full' (a Gram-Schmidt pass per step)"] = lambda: run_ours(
+        model, data, k, tol, reorth="full")
     if block > 1:
         contenders[f"ours: block Lanczos, b={block}, vmap"] = lambda: run_ours(
             model, data, k, tol, block)
@@ -317,7 +325,9 @@ def print_eigen(rows: dict, k: int) -> None:
 def main() -> None:
     global clock
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
+    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=DEFAULT_CASES,
+                        help="problems (default: the MLP at N=1000 and N=4000; cnn2000, the "
+                        "conv net with BatchNorm, takes minutes per solve)")
     parser.add_argument("--peers", help="folder with the peer packages (added to sys.path)")
     parser.add_argument("--skip", nargs="*", default=[], help="peer modules to leave out")
     parser.add_argument("--runs", type=int, default=3, help="repetitions (spread reported)")
@@ -328,11 +338,12 @@ def main() -> None:
     parser.add_argument("--clock", choices=list(CLOCKS), default="wall",
                         help="wall (the figures) or cpu (process time, for a shared machine)")
     parser.add_argument("--train-epochs", type=int, default=2, help="SGD epochs to the point")
-    parser.add_argument("--block", type=int, default=4, help="block Lanczos row (0: none)")
+    parser.add_argument("--block", type=int, default=0,
+                        help="add a block Lanczos row with this block size (vmap products)")
     parser.add_argument("--pyhessian-cnn", action="store_true",
                         help="run PyHessian on the conv net too (hours at 100 iterations)")
     parser.add_argument("--quick", action="store_true",
-                        help="MLP at N=1000, one run, no PyHessian: under two minutes")
+                        help="MLP at N=1000, one run, no PyHessian: under a minute")
     parser.add_argument("--json", metavar="FILE", help="also write the raw figures as JSON")
     args = parser.parse_args()
     if args.quick:
@@ -381,7 +392,7 @@ def main() -> None:
         print_eigen(rows, args.k)
         for note in notes:
             print(f"\n{note}")
-        print(f"\ntop eigenvalues (ours): {rows['ours: thick-restart Lanczos']['top']}",
+        print(f"\ntop eigenvalues (ours): {rows[OURS]['top']}",
               flush=True)
         results[case] = {"hvp": dict(hvp), "eigen": rows, "gradient_seconds": grad_sec}
     if args.json:

@@ -89,4 +89,5 @@ def verify_residuals(state: KrylovSchur, sk: Tensor, vectors: Tensor, values: Te
         hv = sk.T.to(device=vectors.device, dtype=vectors.dtype) @ state.first_products
     else:
         hv = _products(state, vectors)
-    return (hv - dev_values[:, None] * vectors).norm(dim=1).to(torch.float64).cpu()
+    hv.addcmul_(vectors, dev_values[:, None], value=-1)  # H y_i - theta_i y_i, in place
+    return hv.norm(dim=1).to(torch.float64).cpu()
