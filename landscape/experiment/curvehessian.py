@@ -134,9 +134,21 @@ def _params(loaded: LoadedCurve, *, points: int, k: int, tol: float, trace_probe
             "mode": "eval", "bn": "recalibrate"}
 
 
-def curve_hessian_partial(store: Any, loaded: LoadedCurve, *, points: int = 21, k: int = 5,
-                          tol: float = 1e-3, trace_probes: int = 20, seed: int = 0,
-                          line: bool = True) -> Any:
+def _train(loaded: LoadedCurve, train: Any) -> tuple[Any, dict[str, Any]]:
+    """The training batches and their identity: given (an EvalSet), or the curve's own."""
+    if train is None:
+        if "train" not in loaded.data:
+            raise ValueError("this curve was loaded without its training data: pass train= "
+                             "(an EvalSet) or load it with splits=('train',)")
+        return loaded.data["train"], loaded.data_spec["train"]
+    if not hasattr(train, "spec"):
+        raise ValueError("train must be an EvalSet (its spec() is part of the store key)")
+    return train, train.spec()
+
+
+def curve_hessian_partial(store: Any, loaded: LoadedCurve, train: Any = None, *,
+                          points: int = 21, k: int = 5, tol: float = 1e-3,
+                          trace_probes: int = 20, seed: int = 0, line: bool = True) -> Any:
     """The store partial holding (or that will hold) the curvature along ``loaded``.
 
     Raises:
@@ -154,20 +166,21 @@ def curve_hessian_partial(store: Any, loaded: LoadedCurve, *, points: int = 21, 
               **{f: (grid, "int64" if f == "num_products" else "float64") for f in _SCALARS}}
     params = _params(loaded, points=points, k=k, tol=tol, trace_probes=trace_probes,
                      seed=seed, line=line)
+    _, spec = _train(loaded, train)
     return cached_grid(store, CURVE_HESSIAN, params, inputs=curve_inputs(loaded),
-                       data={"train": loaded.data_spec["train"]}, fields=fields, grid=grid)
+                       data={"train": spec}, fields=fields, grid=grid)
 
 
 class _Runner:
     """Computes jobs one after the other, each warm-started from the one before."""
 
-    def __init__(self, loaded: LoadedCurve, *, points: int, k: int, tol: float,
+    def __init__(self, loaded: LoadedCurve, train: Any, *, points: int, k: int, tol: float,
                  trace_probes: int, seed: int, warm: bool) -> None:
         self.loaded, self.k, self.tol = loaded, k, tol
         self.trace_probes, self.seed, self.warm = trace_probes, seed, warm
         self.ts = np.linspace(0.0, 1.0, int(points))
         self.paths = (loaded.curve, loaded.curve.line())
-        self.train = loaded.data["train"]
+        self.train = train
         self.loss_fn = (loaded.start.loss_fn if loaded.start is not None
                         else torch.nn.functional.cross_entropy)
         self.work = copy.deepcopy(loaded.model)
@@ -222,6 +235,7 @@ def _fill_ranks(part: Any, jobs: Sequence[Job], run: _Runner, targets: Callable,
 def curvature_along(
     store: Any,
     loaded: LoadedCurve,
+    train: Any = None,
     *,
     points: int = 21,
     k: int = 5,
@@ -236,8 +250,9 @@ def curvature_along(
 
     Args:
         store: the result store.
-        loaded: the fitted curve (:func:`landscape.experiment.curves.load_curve`); the
-            Hessian is that of its training data.
+        loaded: the fitted curve (:func:`landscape.experiment.curves.load_curve`).
+        train: the training data of the Hessian and the BatchNorm pass, an EvalSet (default:
+            the curve's own).
         points: values of ``t`` (endpoints included).
         k: eigenpairs per point.
         tol: relative Ritz residual tolerance.
@@ -258,14 +273,14 @@ def curvature_along(
     """
     from landscape.distributed import barrier, context
 
-    part = curve_hessian_partial(store, loaded, points=points, k=k, tol=tol,
+    part = curve_hessian_partial(store, loaded, train, points=points, k=k, tol=tol,
                                  trace_probes=trace_probes, seed=seed, line=line)
     jobs = curve_jobs(int(points), line=line)
     if part is not None:
         done = part.done
         jobs = [j for j in jobs if not all(done[c] for c in _targets(j, int(points), line))]
-    run = _Runner(loaded, points=points, k=k, tol=tol, trace_probes=trace_probes, seed=seed,
-                  warm=warm)
+    run = _Runner(loaded, _train(loaded, train)[0], points=points, k=k, tol=tol,
+                  trace_probes=trace_probes, seed=seed, warm=warm)
 
     def targets(job: Job) -> list[Job]:
         return _targets(job, int(points), line)

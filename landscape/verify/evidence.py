@@ -18,6 +18,7 @@ import torch
 from landscape.checkpoint import checkpoint_digest
 from landscape.data import EvalSet, dataset_from_config
 from landscape.experiment.curvature import hessian_topk
+from landscape.experiment.curvehessian import curvature_along
 from landscape.experiment.curves import (
     CurveFitConfig,
     LoadedCurve,
@@ -27,12 +28,18 @@ from landscape.experiment.curves import (
 )
 from landscape.experiment.projection import projection_over_epochs
 from landscape.experiment.runs import check_roles, check_same_experiment, final_epoch
+from landscape.experiment.sharpness import topk_overlap
 from landscape.experiment.subject import DataOptions, at_checkpoint, resolve_subject
 from landscape.rundir import RunDir
 from landscape.store import Store
 from landscape.verify.judgement import Thresholds, judge
 
-__all__ = ["connectivity", "default_curve_dir", "verify"]
+__all__ = ["CURVE_HESSIAN", "connectivity", "curvature_on_curve", "default_curve_dir",
+           "verify"]
+
+CURVE_HESSIAN = {"points": 11, "k": 3, "tol": 1e-3, "trace_probes": 0}
+"""The curvature along the curve that verify reports (``landscape curve hessian DIR --points
+11 --top-k 3 --trace-probes 0`` asks the same question)."""
 
 
 def default_curve_dir(start_run: str | Path, end_run: str | Path) -> Path:
@@ -137,6 +144,27 @@ def connectivity(
     return out
 
 
+def curvature_on_curve(store: Any, loaded: LoadedCurve, train: EvalSet, *,
+                       progress: bool = False) -> dict[str, Any]:
+    """``lambda_max`` at the points of :data:`CURVE_HESSIAN` along the curve and the line.
+
+    BatchNorm recalibrated at every ``t`` (:func:`landscape.experiment.curvehessian.
+    curvature_along`). ``*_lambda_max_max`` is the largest value along the path,
+    ``ends_lambda_max`` the larger of the two minima's.
+    """
+    res = curvature_along(store, loaded, train, points=CURVE_HESSIAN["points"],
+                          k=CURVE_HESSIAN["k"], tol=CURVE_HESSIAN["tol"],
+                          trace_probes=CURVE_HESSIAN["trace_probes"], progress=progress)
+    out: dict[str, Any] = {"t": [float(t) for t in res["t"]], "key": res["key"],
+                           "curve_dir": str(loaded.path)}
+    for part in ("curve", "line"):
+        values = [float(v) for v in res[part]["lambda_max"]]
+        out[f"{part}_lambda_max"] = values
+        out[f"{part}_lambda_max_max"] = max(values)
+    out["ends_lambda_max"] = max(out["curve_lambda_max"][0], out["curve_lambda_max"][-1])
+    return out
+
+
 def _run_summary(path: Path, ckpt: Path, m: dict[str, Any]) -> dict[str, Any]:
     return {
         "path": str(path), "checkpoint": str(ckpt), "epoch": int(m["epoch"]),
@@ -190,8 +218,11 @@ def verify(
     Returns:
         The report: ``runs`` (``sgd``, ``grda`` and ``baseline`` when given),
         ``connectivity``, ``control`` (the SGD-vs-SGD connectivity, or ``None``),
-        ``projection``, ``curvature``, ``final_epoch``, ``verdict``. Accuracies, errors and
-        sparsities are fractions.
+        ``projection``, ``curvature`` (the top-k eigenvalues at both minima, the overlap
+        ``||V_SGD^T V_gRDA||_F^2 / k`` of their eigenspaces with its principal angles and
+        random baseline ``k / P`` (Gur-Ari et al. 2018), and ``along_curve``: ``lambda_max``
+        at the points of :data:`CURVE_HESSIAN` along the curve and the line), ``final_epoch``,
+        ``verdict``. Accuracies, errors and sparsities are fractions.
 
     Raises:
         ValueError: a first run that is not SGD, a second that is not gRDA or a baseline
@@ -236,8 +267,10 @@ def verify(
     test = EvalSet(dataset, "test", batch_size=batch, device=device)
 
     paths: dict[str, Any] = {"control": None}
+    curved: dict[str, LoadedCurve] = {}
     for role, plan in plans.items():
-        loaded = _curve(plan, dataset=dataset, fit=fit, device=device, progress=progress)
+        loaded = curved[role] = _curve(plan, dataset=dataset, fit=fit, device=device,
+                                       progress=progress)
         paths[role] = {"curve_dir": str(plan.folder),
                        **connectivity(store, loaded, train, test, points=points,
                                       progress=progress)}
@@ -246,12 +279,14 @@ def verify(
     proj = projection_over_epochs(
         store, sgd_run, grda_run, top_k=top_k, epochs=projection_epochs, baseline_run=baseline,
         data=hess_data, progress=progress)
-    eig, converged = {}, {}
+    eig, converged, tops = {}, {}, {}
     subject = resolve_subject(sgd_ckpt, data=hess_data)
     for role, ckpt in (("sgd", sgd_ckpt), ("grda", grda_ckpt)):
-        top = hessian_topk(store, at_checkpoint(subject, ckpt), k=top_k, progress=progress)
+        top = tops[role] = hessian_topk(store, at_checkpoint(subject, ckpt), k=top_k,
+                                        progress=progress)
         eig[role] = [float(v) for v in top["eigenvalues"]]
         converged[role] = int(sum(bool(c) for c in top["converged"]))
+    minima = topk_overlap(tops["sgd"], tops["grda"])
 
     runs = {"sgd": _run_summary(sgd_run, sgd_ckpt, sgd_m),
             "grda": _run_summary(grda_run, grda_ckpt, grda_m)}
@@ -264,7 +299,11 @@ def verify(
         "projection": proj,
         "curvature": {"top_k": top_k, "sgd_eigenvalues": eig["sgd"],
                       "grda_eigenvalues": eig["grda"], "sgd_converged": converged["sgd"],
-                      "grda_converged": converged["grda"]},
+                      "grda_converged": converged["grda"],
+                      "minima_overlap": minima["overlap"], "minima_angles": minima["angles"],
+                      "overlap_random": minima["random_expected"],
+                      "along_curve": curvature_on_curve(store, curved["connectivity"], train,
+                                                        progress=progress)},
         "final_epoch": final,
     }
     evidence["verdict"] = judge(evidence, thresholds)

@@ -57,6 +57,23 @@ def _projection(p: dict[str, Any], final_epoch: Any) -> list[str]:
     return lines
 
 
+def _subspace_lines(k: dict[str, Any]) -> list[str]:
+    """The overlap of the two minima's eigenspaces and lambda_max along the curve."""
+    lines = []
+    if "minima_overlap" in k:
+        angles = ", ".join(f"{a:.3g}" for a in k["minima_angles"])
+        lines.append(f"overlap of the top-{k['top_k']} eigenspaces at SGD and gRDA: "
+                     f"{k['minima_overlap']:.4f} (random k/P = {k['overlap_random']:.2e}); "
+                     f"principal angles (rad): {angles}")
+    along = k.get("along_curve")
+    if along:
+        lines.append(f"lambda_max along the curve ({len(along['t'])} points, BatchNorm "
+                     f"recalibrated): max {along['curve_lambda_max_max']:.4g}, at the minima "
+                     f"{along['ends_lambda_max']:.4g}; along the line: max "
+                     f"{along['line_lambda_max_max']:.4g}")
+    return lines
+
+
 def format_report(report: dict[str, Any]) -> str:
     """A terminal report of :func:`landscape.verify.verify`'s result."""
     r, p, k = report["runs"], report["projection"], report["curvature"]
@@ -73,6 +90,7 @@ def format_report(report: dict[str, Any]) -> str:
               + fmt(f"{v:.3g}" for v in k["sgd_eigenvalues"]),
               f"top-{k['top_k']} eigenvalues at gRDA: "
               + fmt(f"{v:.3g}" for v in k["grda_eigenvalues"])]
+    lines += _subspace_lines(k)
     unconverged = [f"{role} ({k[role + '_converged']}/{k['top_k']})" for role in ("sgd", "grda")
                    if k.get(role + "_converged", k["top_k"]) < k["top_k"]]
     unconverged += [f"projection epoch {e} ({c}/{p['top_k']})"
