@@ -29,7 +29,6 @@ from typing import Any
 import torch
 
 from landscape._demo_text import format_demo
-from landscape.data import EvalSet, dataset_from_config
 from landscape.experiment.curvature import hessian_spectrum
 from landscape.experiment.curves import CurveFitConfig, along_cached, load_curve, plane_cached
 from landscape.experiment.features import feature_statistics_cached
@@ -218,10 +217,12 @@ def run_demo(
                             + f"; verdict {'YES' if v['directional_pruning'] else 'no'}")
         reports[f"{mu:g}"] = r
 
-    config = RunDir(runs["sgd"]).read_config()
-    dataset = dataset_from_config(config)
-    train_set = EvalSet(dataset, "train", batch_size=1000, device=dev)
-    test_set = EvalSet(dataset, "test", batch_size=1000, device=dev)
+    sgd_final = RunDir(runs["sgd"]).checkpoint_path(p.epochs)
+    # one subject for the plane's data, the spectrum and SGD's features: its data (the run's,
+    # batches of 1000) are identified at once and made only if something is computed
+    sgd_subject = resolve_subject(sgd_final, data=DataOptions(device=dev),
+                                  splits=("train", "test"))
+    train_set, test_set = sgd_subject.split("train"), sgd_subject.split("test")
     plane_mu = f"{p.mus[-1]:g}"
     with _stage(log, store, "plane", f"{p.grid}x{p.grid} grid through SGD, the bend and gRDA "
                 f"mu={plane_mu}") as st:
@@ -234,10 +235,8 @@ def run_demo(
                       if plane["computed"] else "found in the store")
         st["result"] = f"min train loss {float(plane['train_loss'].min()):.4g}"
 
-    sgd_final = RunDir(runs["sgd"]).checkpoint_path(p.epochs)
     with _stage(log, store, "spectrum", "SLQ spectral density and Hutchinson trace at the "
                 "SGD minimum") as st:
-        sgd_subject = resolve_subject(sgd_final, data=DataOptions(device=dev))
         spectrum = hessian_spectrum(store, sgd_subject, num_probes=p.slq_probes,
                                     num_steps=p.slq_steps, trace_probes=p.trace_probes,
                                     progress=progress)
@@ -259,9 +258,10 @@ def run_demo(
         with _stage(log, store, f"features {label}", "dead units, universality, "
                     "specialisation, unit norms"):
             ckpt = RunDir(runs[label]).checkpoint_path(p.epochs)
-            features[label] = feature_statistics_cached(
-                store, resolve_subject(ckpt, data=DataOptions(device=dev)), progress=progress,
-            ).stats
+            subject = (sgd_subject if label == "sgd"
+                       else resolve_subject(ckpt, data=DataOptions(device=dev)))
+            features[label] = feature_statistics_cached(store, subject,
+                                                        progress=progress).stats
 
     with _stage(log, store, "figures", f"into {figures}") as st:
         paths = _figures(figures, runs, reports, plane, along, spectrum, features, surfaces)
