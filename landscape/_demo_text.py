@@ -61,6 +61,17 @@ def _minima_line(s: dict[str, Any]) -> str:
             f"{s['curvature_delta']:.3g})")
 
 
+def _curvature_line(c: dict[str, Any]) -> str:
+    """lambda_max from the first to the last epoch of each run, and along the curve."""
+    runs = "; ".join(
+        f"{label} {r['lambda_max'][0]:.3g} -> {r['lambda_max'][-1]:.3g}"
+        + (f" (2/lr limit {r['stability_limit'][-1]:.3g})" if r["stability_limit"][-1] else "")
+        for label, r in c.items() if label != "along")
+    a = c["along"]
+    return (f"Sharpness lambda_max over training (Cohen et al. 2021): {runs}; along the "
+            f"curve max {a['curve']:.3g} (line {a['line']:.3g}, minima {a['ends']:.3g})")
+
+
 def format_demo(result: dict[str, Any]) -> str:
     """Terminal summary: the pairs with the control, the verdict table, the last report."""
     reports = result["reports"]
@@ -96,6 +107,8 @@ def format_demo(result: dict[str, Any]) -> str:
     lines += [f"Hessian trace at the SGD minimum (Hutchinson): {result['spectrum']['trace']:.4g}"]
     if result.get("surfaces"):
         lines.append(_minima_line(result["surfaces"]))
+    if result.get("curvature"):
+        lines.append(_curvature_line(result["curvature"]))
     lines += ["", "Figures:"] + [f"  {f}" for f in result["figures"]]
     if result.get("report"):
         lines += ["", f"Report (open in a browser): {result['report']}"]

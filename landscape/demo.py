@@ -72,6 +72,7 @@ class DemoPreset:
     slq_steps: int = 40
     trace_probes: int = 80
     surface_grid: int = 21
+    sharpness_probes: int = 30
     thresholds: Thresholds = field(default_factory=Thresholds)
 
 
@@ -85,7 +86,7 @@ PRESETS: dict[str, DemoPreset] = {
                       "num_test": 48},
         model_args={"widths": [12]}, epochs=2, batch_size=32, c=0.05, mus=(0.51, 0.6),
         top_k=3, curve=CurveFitConfig(epochs=2, batch_size=32), points=5, grid=3,
-        slq_probes=2, slq_steps=8, trace_probes=16, surface_grid=5,
+        slq_probes=2, slq_steps=8, trace_probes=16, surface_grid=5, sharpness_probes=4,
     ),
 }
 
@@ -263,8 +264,16 @@ def run_demo(
             features[label] = feature_statistics_cached(store, subject,
                                                         progress=progress).stats
 
+    with _stage(log, store, "curvature", f"top-{p.top_k} eigenvalues, trace and gradient "
+                f"share at every epoch of SGD and gRDA mu={plane_mu}; along their curve") as st:
+        curvature = _curvature(store, runs, plane_mu, loaded, train_set, p, dev, progress)
+        st["result"] = ", ".join(f"{k} lambda_max {v['lambda_max'][0]:.3g} -> "
+                                 f"{v['lambda_max'][-1]:.3g}" for k, v in
+                                 curvature["summary"].items() if k != "along")
+
     with _stage(log, store, "figures", f"into {figures}") as st:
-        paths = _figures(figures, runs, reports, plane, along, spectrum, features, surfaces)
+        paths = _figures(figures, runs, reports, plane, along, spectrum, features, surfaces,
+                         curvature)
         st["done"] = f"wrote {len(paths)} figures"
     with _stage(log, store, "report", "one HTML page of the experiment, from the store") as st:
         page = write_demo_report(out, figures / "report.html")
@@ -281,6 +290,7 @@ def run_demo(
                   "computed": int(plane["computed"])},
         "surfaces": {"mu": plane_mu, **surfaces["summary"], "computed": surfaces["computed"],
                      "keys": [surfaces[k]["key"] for k in ("random", "minima")]},
+        "curvature": curvature["summary"],
         "figures": [str(f) for f in paths],
         "report": str(page),
         "seconds": time.perf_counter() - start,
@@ -294,8 +304,18 @@ def write_demo_report(out: Path, path: Path) -> Path:
     return write_report(build_report(out), path)
 
 
+def _curvature(store, runs, mu, loaded, train_set, p: DemoPreset, dev, progress) -> dict:
+    """Sharpness over training (SGD and gRDA at ``mu``) and along their curve (verify's entry)."""
+    from landscape.experiment.curvehessian import pruning_curvature
+    from landscape.verify.evidence import CURVE_HESSIAN
+
+    return pruning_curvature(store, runs["sgd"], runs[f"grda_mu{mu}"], loaded, train_set,
+                             top_k=p.top_k, trace_probes=p.sharpness_probes,
+                             along=CURVE_HESSIAN, device=dev, progress=progress)
+
+
 def _figures(folder: Path, runs, reports, plane, along, spectrum, features,
-             surfaces=None) -> list[Path]:
+             surfaces=None, curvature=None) -> list[Path]:
     from landscape.plotting import (
         plot_along,
         plot_density,
@@ -334,4 +354,11 @@ def _figures(folder: Path, runs, reports, plane, along, spectrum, features,
                                        f"surface_minima_sgd_grda_mu{mu}",
                                        subject=f"SGD and gRDA mu={mu}", fields=("train_loss",),
                                        three_d=False)
+    if curvature is not None:
+        from landscape.plotting.sharpness import plot_curve_hessian, plot_sharpness
+
+        paths += [save_figure(plot_sharpness(curvature["sharpness"]),
+                              folder / f"sharpness_sgd_grda_mu{mu}.png"),
+                  save_figure(plot_curve_hessian(curvature["along"], ends=ends),
+                              folder / f"curve_hessian_sgd_grda_mu{mu}.png")]
     return paths

@@ -9,8 +9,10 @@ import torch
 
 import landscape.demo as demo
 import landscape.experiment.curvature as curvature_analysis
+import landscape.experiment.curvehessian as curvehessian_mod
 import landscape.experiment.curves as curve_results
 import landscape.experiment.features as features_mod
+import landscape.experiment.sharpness as sharpness_mod
 import landscape.verify.evidence as evidence_mod
 from landscape.checkpoint import load_checkpoint, save_checkpoint
 from landscape.cli import main
@@ -36,7 +38,9 @@ def _forbid(monkeypatch, *targets):
 
 COMPUTATIONS = [(demo, "train"), (evidence_mod, "fit_curve_run"), (curvature_analysis, "lanczos"),
                 (curvature_analysis, "slq_density"), (curve_results, "evaluate_along"),
-                (curve_results, "run_grid"), (features_mod, "iter_feature_batches")]
+                (curve_results, "run_grid"), (features_mod, "iter_feature_batches"),
+                (curvehessian_mod, "point_curvature"), (sharpness_mod, "hutchinson"),
+                (sharpness_mod, "hessian_operator")]
 
 
 def _fractions(obj, path=""):
@@ -106,8 +110,8 @@ def test_second_demo_computes_nothing_and_says_so(tiny, monkeypatch):
         assert second["reports"][mu]["control"] == first["reports"][mu]["control"]
     # each stage: one line when it starts, one with what it found
     tags = [line.split("]")[0] for line in lines]
-    stages = 4 + 2 + 1 + 1 + 1 + 2 + 1 + 1  # train, verify, plane, spectrum, surfaces,
-    # features, figures, report
+    stages = 4 + 2 + 1 + 1 + 1 + 2 + 1 + 1 + 1  # train, verify, plane, spectrum, surfaces,
+    # features, curvature, figures, report
     assert all(tags.count(t) == 2 for t in tags) and len(tags) == 2 * stages
     ends = lines[1::2]
     assert not any("computed" in line or "trained" in line or "fitting" in line
@@ -166,6 +170,9 @@ def test_the_readme_commands_answer_from_the_demo_store(tiny, monkeypatch, capsy
         ["project", r["sgd"], r["grda_mu0.51"], r["grda_mu0.6"], "--top-k", str(p.top_k),
          "--baseline-run", r["sgd_baseline"]],
         ["features", r["grda_mu0.6"]],
+        ["sharpness", r["sgd"], r["grda_mu0.6"], "--top-k", str(p.top_k), "--trace-probes",
+         str(p.sharpness_probes)],
+        ["curve", "hessian", curve, "--points", "11", "--top-k", "3", "--trace-probes", "0"],
         ["verify", r["sgd"], r["grda_mu0.6"], "--top-k", str(p.top_k), "--points",
          str(p.points), "--baseline-run", r["sgd_baseline"]],
     ]

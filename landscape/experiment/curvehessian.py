@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -40,7 +40,7 @@ from landscape.experiment.curves import curve_inputs
 from landscape.experiment.sharpness import warm_start
 
 __all__ = ["CURVE_HESSIAN", "curvature_along", "curve_hessian_partial", "curve_jobs",
-           "point_curvature"]
+           "point_curvature", "pruning_curvature"]
 
 CURVE_HESSIAN = Analysis("curves.hessian", 1)
 """Top-k Hessian eigenvalues and trace along a curve and its line (grid ``[path, t]``)."""
@@ -303,3 +303,32 @@ def curvature_along(
         out[name] = {f: a[row] for f, a in arrays.items()}
         out[name]["lambda_max"] = arrays["eigenvalues"][row, :, 0]
     return out
+
+
+def pruning_curvature(store: Any, sgd_run: Any, grda_run: Any, loaded: LoadedCurve,
+                      train: Any, *, top_k: int, trace_probes: int, along: Mapping[str, Any],
+                      device: Any = "cpu", progress: bool = False) -> dict[str, Any]:
+    """Sharpness over training of an SGD and a gRDA run, and the curvature along their curve.
+
+    The demo's curvature stage: :func:`landscape.experiment.sharpness.sharpness_over_training`
+    on both runs (their every epoch; the eigenpairs shared with the projection and verify) and
+    :func:`curvature_along` the fitted curve with the settings ``along`` (verify's, so it
+    answers from verify's entry).
+
+    Returns:
+        ``{"sharpness", "along" (the :func:`curvature_along` result), "summary"}``.
+
+    """
+    from landscape.experiment.sharpness import sharpness_over_training
+    from landscape.experiment.subject import DataOptions
+
+    sharp = sharpness_over_training(store, [sgd_run, grda_run], data=DataOptions(device=device),
+                                    top_k=top_k, trace_probes=trace_probes, progress=progress)
+    res = curvature_along(store, loaded, train, progress=progress, **along)
+    summary = {label: {"epochs": r["epochs"], "lambda_max": r["lambda_max"],
+                       "stability_limit": r["stability_limit"],
+                       "gradient_share": r["gradient_share"]}
+               for label, r in sharp["runs"].items()}
+    summary["along"] = {p: float(np.max(res[p]["lambda_max"])) for p in ("curve", "line")}
+    summary["along"]["ends"] = float(max(res["curve"]["lambda_max"][[0, -1]]))
+    return {"sharpness": sharp, "along": res, "summary": summary}
