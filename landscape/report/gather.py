@@ -163,8 +163,10 @@ class StoredEntry:
         """The stored entry, checked by the store (read lazily, field by field)."""
         found = self.store.get(self.key)
         if found is None:
-            raise FileNotFoundError(f"entry {self.key[:12]} ({self.name}) left the store "
-                                    f"{self.store.root} while the report was being built")
+            raise FileNotFoundError(
+                f"entry {self.key[:12]} ({self.name}) in {self.store.root} is gone or fails "
+                "its checksums: `landscape cache verify --store "
+                f"{self.store.root}` says which, and rerunning its command recomputes it")
         return found
 
     @cached_property
