@@ -16,7 +16,15 @@ import torch
 
 torch.set_num_threads(1)
 
-from dist_helpers import FIT, GRID, curve_dataset, eval_sets, hvp_problem, train_config  # noqa: E402
+from dist_helpers import (  # noqa: E402
+    CURVE_HESSIAN,
+    FIT,
+    GRID,
+    curve_dataset,
+    eval_sets,
+    hvp_problem,
+    train_config,
+)
 
 from landscape.cli import main as cli_main  # noqa: E402
 from landscape.curvature import DistributedHessian, lanczos  # noqa: E402
@@ -24,6 +32,7 @@ from landscape.distributed import (  # noqa: E402
     destroy,
     init_from_env,
 )
+from landscape.experiment.curvehessian import curvature_along  # noqa: E402
 from landscape.experiment.curves import (  # noqa: E402
     fit_curve_run,
     load_curve,
@@ -78,6 +87,8 @@ def main(root: Path) -> None:
                                    "--batch-size", "15", "--store", str(root / "cli_store"),
                                    "--json"])
     res["eval_stdout"] = buf.getvalue()
+    res["curve_hessian"] = curvature_along(Store(root / "hessian_store"), loaded, train_set,
+                                           **CURVE_HESSIAN)
     torch.save(res, root / f"rank{ctx.rank}.pt")
     destroy()
 

@@ -45,6 +45,7 @@ def curve_dataset():
 
 FIT = CurveFitConfig(epochs=2, batch_size=16, lr=0.05, seed=2)
 GRID = 3
+CURVE_HESSIAN = {"points": 5, "k": 2, "tol": 1e-10, "trace_probes": 3}
 
 
 def make_endpoints(folder: Path) -> list[Path]:

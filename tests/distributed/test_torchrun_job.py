@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 from dist_helpers import (
+    CURVE_HESSIAN,
     FIT,
     GRID,
     curve_dataset,
@@ -30,6 +31,7 @@ from dist_helpers import (
 from landscape.checkpoint import load_checkpoint
 from landscape.curvature import HessianOperator, lanczos
 from landscape.curves import PLANE_FIELDS, evaluate_along, run_grid
+from landscape.experiment.curvehessian import curvature_along
 from landscape.experiment.curves import fit_curve_run, load_curve, plane_cached, plane_partial
 from landscape.store import Store
 from landscape.testing import dense_hessian
@@ -168,3 +170,22 @@ def test_curve_eval_cli_under_torchrun(job):
         assert out[part]["length"] == pytest.approx(ref[part]["length"], rel=1e-12)
         for key in ("train_loss", "train_error", "test_loss", "test_error"):
             np.testing.assert_allclose(out["along"][part][key], ref[part][key], rtol=1e-12)
+
+
+def test_curvature_along_a_curve_over_two_ranks_equals_one_process(job, tmp_path):
+    root, ranks = job
+    out = ranks[0]["curve_hessian"]
+    assert ranks[1]["curve_hessian"] is None  # rank 0 reports and writes
+    assert out["complete"] and out["computed"] == 5 + 3  # the line shares the endpoints
+    loaded = load_curve(root / "curve_single")
+    train_set, _ = eval_sets(loaded.dataset())
+    ref = curvature_along(Store(tmp_path / "store"), loaded, train_set, **CURVE_HESSIAN)
+    assert out["key"] == ref["key"]
+    for part in ("curve", "line"):
+        # each rank warm-starts from its own previous t: the same answer to the residual
+        # tolerance (1e-10), not bit for bit; the trace and loss are the same computation
+        np.testing.assert_allclose(out[part]["eigenvalues"], ref[part]["eigenvalues"],
+                                   rtol=2e-10)
+        np.testing.assert_allclose(out[part]["trace"], ref[part]["trace"], rtol=1e-12)
+        np.testing.assert_allclose(out[part]["loss"], ref[part]["loss"], rtol=1e-12)
+        assert out[part]["converged"].all()
