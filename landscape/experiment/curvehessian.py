@@ -183,12 +183,14 @@ class _Runner:
         self.train = train
         self.loss_fn = (loaded.start.loss_fn if loaded.start is not None
                         else torch.nn.functional.cross_entropy)
-        self.work = copy.deepcopy(loaded.model)
+        self.work: nn.Module | None = None  # a scratch copy, made for the first point
         self.previous: Tensor | None = None
         self.computed = 0
 
     def __call__(self, job: Job) -> dict[str, Any]:
         path, i = job
+        if self.work is None:
+            self.work = copy.deepcopy(self.loaded.model)
         with torch.no_grad():
             params = self.paths[path].point(float(self.ts[i]))
         values, vectors = point_curvature(
