@@ -20,6 +20,13 @@ Install the peer outside the venv (it needs only numpy):
 
 On a GPU: ``--device cuda --models mlp cnn vgg16 --strategies loop vmap`` (``vgg16``: VGG16-BN
 on 4,000 synthetic 3x32x32 samples, too slow for a CPU).
+
+``--max-batch N`` also times ours with the data's batches split to N samples and, as its fair
+baseline, a plain pass over the same split batches; ``--share-input-layer`` times ours with
+the input layer shared whatever its fan-in (the conv net's 3x3 convolution of one channel);
+``--channels-last`` times a plain pass in channels-last memory format; ``--cpu-time`` measures
+process CPU time instead of wall time (steadier on a shared machine; the ratios are the same
+on a quiet one).
 """
 
 from __future__ import annotations
@@ -87,18 +94,27 @@ def shifted(model: nn.Module, direction: dict[str, torch.Tensor]) -> nn.Module:
     return other
 
 
-def plain_pass(model: nn.Module, data: EvalSet) -> float:
+def plain_pass(model: nn.Module, data: EvalSet, *, max_batch: int | None = None,
+               channels_last: bool = False) -> float:
+    """``model(x)`` + cross-entropy over the batches (split to ``max_batch`` samples)."""
     loss = 0.0
     with torch.no_grad():
         for x, y in data:
-            loss += float(F.cross_entropy(model(x).double(), y, reduction="sum"))
+            pieces = zip(x.split(max_batch), y.split(max_batch)) if max_batch else [(x, y)]
+            for xb, yb in pieces:
+                if channels_last:
+                    xb = xb.contiguous(memory_format=torch.channels_last)
+                loss += float(F.cross_entropy(model(xb).double(), yb, reduction="sum"))
     return loss / data.num_samples
 
 
+CLOCK = time.perf_counter
+
+
 def seconds(fn) -> float:
-    start = time.perf_counter()
+    start = CLOCK()
     fn()
-    return time.perf_counter() - start
+    return CLOCK() - start
 
 
 def against_plain(fn, model: nn.Module, data: EvalSet, points: int) -> tuple[float, float]:
@@ -138,6 +154,17 @@ def bench(name: str, data: EvalSet, args: argparse.Namespace, planar, metric_cls
     plain_pass(model, data)  # warm-up
     t_plain = [seconds(lambda: plain_pass(model, data)) for _ in range(args.runs)]
     print(f"  {'plain evaluation pass (model(x) + CE)':<40} {spread(t_plain, ' s')}", flush=True)
+    others = {}
+    if args.max_batch:
+        others[f"plain pass, batches split to {args.max_batch}"] = {"max_batch": args.max_batch}
+    if args.channels_last and any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        others["plain pass, channels-last"] = {"channels_last": True}
+    for label, options in others.items():
+        cl_model = (copy.deepcopy(model).to(memory_format=torch.channels_last)
+                    if options.get("channels_last") else model)
+        rows = [against_plain(lambda o=options, m=cl_model: plain_pass(m, data, **o), model,
+                              data, 1) for _ in range(args.runs)]
+        print(f"  {label:<40} / plain pass {spread([r for _, r in rows], 'x')}", flush=True)
     base = SurfaceEvaluator(model, dirs, data, memory_budget=args.memory, error_fn=None)
     variants = {"ours (loop)": {}}
     if base.points_per_pass and base.shared_layer is not None:  # (K first: it probes)
@@ -146,6 +173,8 @@ def bench(name: str, data: EvalSet, args: argparse.Namespace, planar, metric_cls
         variants["ours (vmap)"] = {"strategy": "vmap"}
     if args.max_batch:
         variants[f"ours (loop, max_batch {args.max_batch})"] = {"max_batch": args.max_batch}
+    if args.share_input_layer and base.shared_layer is None:
+        variants["ours (loop, input layer shared)"] = {"share_input_layer": True}
     ours, ratios = {}, {}
     for label, options in variants.items():
         ev = SurfaceEvaluator(model, dirs, data, memory_budget=args.memory, error_fn=None,
@@ -201,16 +230,26 @@ def main() -> None:
                         choices=["loop", "vmap"], help="our strategies to time (loop always)")
     parser.add_argument("--max-batch", type=int, default=None,
                         help="also time ours with data batches split to this size")
+    parser.add_argument("--share-input-layer", action="store_true",
+                        help="also time ours with the input layer shared whatever its fan-in")
+    parser.add_argument("--channels-last", action="store_true",
+                        help="also time a plain pass in channels-last memory format (conv nets)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="process CPU time instead of wall time (a shared machine)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--train-epochs", type=int, default=2, help="SGD epochs to the point")
     args = parser.parse_args()
     if args.quick:
         args.grid, args.runs = 5, 1
+    if args.cpu_time:
+        global CLOCK
+        CLOCK = time.process_time
     torch.set_num_threads(args.threads)
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     print("command: " + " ".join(["taskset -c 0 env OMP_NUM_THREADS=1", sys.executable,
                                   *sys.argv]))
-    print(f"cores {cores}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    print(f"cores {cores}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"clock {'process CPU time' if args.cpu_time else 'wall'}")
     planar = metric_cls = None
     if not args.no_peers:
         sys.path.insert(0, args.peers)

@@ -18,16 +18,15 @@ a trajectory; ``A``/``B``/``C``; ``sgd``/``grda``); the data are the identity of
 evaluated; the parameters are the direction definition (method, seed, normalisation,
 bias/BatchNorm treatment, eigen ``k``, indices and the Hessian entry they come from, PCA
 epochs), the grid shape and ranges, ``bn``, the loss, the fields, the dtype, the data's batch
-size and the evaluation scheme (``strategy``, ``share_input_layer``, ``max_batch``: these
-change the values by rounding). Not in the key: K (a point's values do not depend on which
-points share its pass under ``strategy="loop"``; under ``"vmap"`` only by rounding) and the
-device (as for every cached analysis).
+size and the evaluation scheme (``strategy``, ``share_input_layer``, ``max_batch``,
+``channels_last``: these change the values by rounding). Not in the key: K (a point's values
+do not depend on which points share its pass under ``strategy="loop"``; under ``"vmap"`` only
+by rounding) and the device (as for every cached analysis).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,18 +40,10 @@ from landscape.experiment._surfacebasis import (
     points_basis,
     random_basis,
 )
+from landscape.experiment._surfacequestion import grid_question, loss_fn_of, surface_fields
 from landscape.experiment.cached import Analysis, cached_grid
 from landscape.experiment.subject import Subject
-from landscape.surface import (
-    BN_MODES,
-    STRATEGIES,
-    SurfaceEvaluator,
-    cross_entropy,
-    run_surface,
-    surface_axes,
-    surface_layout,
-    top1_wrong,
-)
+from landscape.surface import SurfaceEvaluator, run_surface, surface_layout, top1_wrong
 
 __all__ = [
     "METHODS",
@@ -112,83 +103,11 @@ def surface_basis(method: str, subject: Subject, *, store: Any = None, num: int 
     return minima_basis(store, subject, others[0], progress=progress, **options)
 
 
-def surface_fields(*, test: bool = True, errors: bool = True) -> tuple[str, ...]:
-    """The values stored per point, in the evaluator's order.
-
-    >>> surface_fields(test=False)
-    ('train_loss', 'train_error')
-    """
-    splits = ("train", "test") if test else ("train",)
-    kinds = ("loss", "error") if errors else ("loss",)
-    return tuple(f"{s}_{k}" for s in splits for k in kinds)
-
-
-def _loss_fn(subject: Subject) -> Any:
-    """The core's cross-entropy (the same function, faster on CPU) or the subject's loss."""
-    return cross_entropy if subject.loss_name == "cross_entropy" else subject.loss_fn
-
-
-def _question(subject: Subject, basis: SurfaceBasis, shape: tuple[int, ...],
-              ranges: Sequence[float], *, bn: str, fields: Sequence[str], strategy: str,
-              share_input_layer: bool | str, max_batch: int | None) -> dict[str, Any]:
-    splits = sorted({f.split("_")[0] for f in fields})
-    return {
-        "directions": basis.definition, "grid": list(shape),
-        "ranges": [float(r) for r in ranges], "bn": bn, "loss": subject.loss_name,
-        "fields": list(fields), "dtype": str(subject.dtype).removeprefix("torch."),
-        "batch_size": {s: getattr(subject.split(s), "batch_size", None) for s in splits},
-        "strategy": strategy, "share_input_layer": share_input_layer,
-        "max_batch": None if max_batch is None else int(max_batch),
-    }
-
-
-def _check(bn: str, strategy: str, share_input_layer: Any, max_batch: Any) -> None:
-    if bn not in BN_MODES:
-        raise ValueError(f"--bn must be one of {BN_MODES} (keep: Li et al. 2018; recalibrate: "
-                         f"exact statistics at every point), got {bn!r}")
-    if strategy not in STRATEGIES:
-        raise ValueError(f"--strategy must be one of {STRATEGIES}, got {strategy!r}")
-    if share_input_layer not in (True, False, "auto"):
-        raise ValueError(f"share_input_layer must be True, False or 'auto', got "
-                         f"{share_input_layer!r}")
-    if max_batch is not None and int(max_batch) < 1:
-        raise ValueError(f"--max-batch must be a positive integer, got {max_batch!r}")
-
-
-@dataclass(frozen=True)
-class _Grid:
-    axes: tuple[np.ndarray, ...]
-    fields: tuple[str, ...]
-    params: dict[str, Any]
-    data: dict[str, Any]
-
-
-def _grid(subject: Subject, basis: SurfaceBasis, grid: int | Sequence[int],
-          ranges: Sequence[float] | None, *, bn: str, test: bool, errors: bool, strategy: str,
-          share_input_layer: bool | str, max_batch: int | None) -> _Grid:
-    """The axes, fields and store question of a surface (checked, nothing evaluated)."""
-    _check(bn, strategy, share_input_layer, max_batch)
-    sizes = (grid,) if isinstance(grid, int | np.integer) else tuple(grid)
-    if len(sizes) != basis.ndim:
-        raise ValueError(
-            f"the {basis.definition.get('method')} directions span {basis.ndim} axis/axes but "
-            f"--grid gives {len(sizes)} size(s): give {'NX' if basis.ndim == 1 else 'NX NY'}")
-    axes = surface_axes(tuple(int(n) for n in sizes), basis.ranges if ranges is None
-                        else ranges)
-    shape = tuple(len(a) for a in axes)
-    bounds = [float(v) for a in axes for v in (a[0], a[-1])]
-    fields = surface_fields(test=test, errors=errors)
-    splits = ("train", "test") if test else ("train",)
-    params = _question(subject, basis, shape, bounds, bn=bn, fields=fields, strategy=strategy,
-                       share_input_layer=share_input_layer, max_batch=max_batch)
-    return _Grid(axes, fields, params, {s: subject.data_spec[s] for s in splits})
-
-
 def surface_partial(store: Any, subject: Subject, basis: SurfaceBasis, *,
                     grid: int | Sequence[int] = (21, 21), ranges: Sequence[float] | None = None,
                     bn: str = "keep", test: bool = True, errors: bool = True,
                     strategy: str = "loop", share_input_layer: bool | str = "auto",
-                    max_batch: int | None = None) -> Any:
+                    max_batch: int | None = None, channels_last: bool | str = "auto") -> Any:
     """The store's partial entry that holds (or will hold) the surface's grid.
 
     Arguments as :func:`surface_cached`; nothing is evaluated. Its ``key`` is the surface's
@@ -198,8 +117,9 @@ def surface_partial(store: Any, subject: Subject, basis: SurfaceBasis, *,
         The :class:`landscape.store.Partial`; ``None`` on torchrun ranks other than 0.
 
     """
-    g = _grid(subject, basis, grid, ranges, bn=bn, test=test, errors=errors, strategy=strategy,
-              share_input_layer=share_input_layer, max_batch=max_batch)
+    g = grid_question(subject, basis, grid, ranges, bn=bn, test=test, errors=errors,
+                      strategy=strategy, share_input_layer=share_input_layer,
+                      max_batch=max_batch, channels_last=channels_last)
     shape = tuple(len(a) for a in g.axes)
     return cached_grid(store, SURFACE, g.params, inputs=basis.inputs, data=g.data,
                        fields={f: (shape, "float64") for f in g.fields})
@@ -218,6 +138,7 @@ def surface_cached(
     strategy: str = "loop",
     share_input_layer: bool | str = "auto",
     max_batch: int | None = None,
+    channels_last: bool | str = "auto",
     memory_budget: int = 2**29,
     points_per_pass: int | None = None,
     progress: bool = False,
@@ -239,6 +160,8 @@ def surface_cached(
         share_input_layer: compute the input layer once per batch for all points
             (``"auto"``, ``True``, ``False``).
         max_batch: split data batches to at most this many samples.
+        channels_last: evaluate 2D convolutions in channels-last memory format (``"auto"``:
+            when the model has a ``Conv2d``; equal to the model's layout up to rounding).
         memory_budget: bytes for the points of one pass (sets K; not part of the key).
         points_per_pass: K itself (not part of the key).
         progress: show a progress bar.
@@ -256,8 +179,9 @@ def surface_cached(
 
     """
     settings = {"bn": bn, "test": test, "errors": errors, "strategy": strategy,
-                "share_input_layer": share_input_layer, "max_batch": max_batch}
-    g = _grid(subject, basis, grid, ranges, **settings)
+                "share_input_layer": share_input_layer, "max_batch": max_batch,
+                "channels_last": channels_last}
+    g = grid_question(subject, basis, grid, ranges, **settings)
     part = surface_partial(store, subject, basis, grid=grid, ranges=ranges, **settings)
     finished = part.complete if part is not None else None
     if context().distributed:
@@ -266,10 +190,11 @@ def surface_cached(
     if not finished:
         evaluator = SurfaceEvaluator(
             subject.model, basis.directions, subject.split("train"),
-            subject.split("test") if test else None, bn=bn, loss_fn=_loss_fn(subject),
+            subject.split("test") if test else None, bn=bn, loss_fn=loss_fn_of(subject),
             error_fn=top1_wrong if errors else None, memory_budget=memory_budget,
             points_per_pass=points_per_pass, strategy=strategy,
-            share_input_layer=share_input_layer, max_batch=max_batch)
+            share_input_layer=share_input_layer, max_batch=max_batch,
+            channels_last=channels_last)
 
         def run(indices: Any, sink: Any, *, progress: bool = False) -> int:
             return run_surface(evaluator, g.axes, sink, indices=indices, progress=progress)

@@ -21,9 +21,12 @@ run either one after the other on each batch (``strategy="loop"``: each point's 
 bitwise those of evaluating it alone, whatever K and whichever points share its pass) or as
 one ``torch.func.vmap`` over ``functional_call`` with stacked parameters (``"vmap"``: fewer,
 larger kernels, which pays on a GPU; different kernels, so equal to the loop up to rounding).
-The plain reference is :func:`landscape.evaluation.evaluate_loss_error` (one point, the
-model's own forward; :func:`landscape.evaluation.evaluate_weights` with BatchNorm
-recalibration).
+Convolutional networks run in channels-last memory format by default (``channels_last=
+"auto"``: the same products through the faster kernels of that layout on a CPU, equal up to
+rounding). The plain reference is :func:`landscape.evaluation.evaluate_loss_error` (one
+point, the model's own forward; :func:`landscape.evaluation.evaluate_weights` with BatchNorm
+recalibration), which ``strategy="loop"`` matches bitwise when nothing is shared and the
+layout is the model's own.
 """
 
 from __future__ import annotations
@@ -78,6 +81,11 @@ def cross_entropy(outputs: Tensor, targets: Tensor) -> Tensor:
 def top1_wrong(outputs: Tensor, targets: Tensor) -> Tensor:
     """``1`` where the top-1 class is not the target (the default ``error_fn``)."""
     return outputs.argmax(-1) != targets
+
+
+def _layout(t: Tensor) -> Tensor:
+    """A 4D tensor in channels-last memory format (the same values); others unchanged."""
+    return t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
 
 
 def _pieces(x: Tensor, y: Tensor, max_batch: int | None) -> Iterator[tuple[Tensor, Tensor]]:
@@ -158,6 +166,11 @@ class SurfaceEvaluator:
         max_batch: split data batches into pieces of at most this many samples for the
             evaluation passes (eval mode: the values do not depend on it beyond rounding; the
             BatchNorm pass keeps the data's batches).
+        channels_last: evaluate 2D convolutions in channels-last memory format (the points'
+            4D weights and the 4D input batches; the same products through other kernels:
+            equal up to rounding). ``"auto"``: when the model has a ``Conv2d`` (on a CPU a
+            channels-last pass of a small conv net with BatchNorm takes about 0.6x the time
+            of the default layout).
 
     >>> net = nn.Linear(1, 1, bias=False)       # f(x) = w x, the loss (w x - 0)^2 at x = 1
     >>> w = {"weight": torch.zeros(1, 1)}
@@ -187,6 +200,7 @@ class SurfaceEvaluator:
         strategy: str = "loop",
         share_input_layer: bool | str = "auto",
         max_batch: int | None = None,
+        channels_last: bool | str = "auto",
     ) -> None:
         _check_bn(bn)
         if strategy not in STRATEGIES:
@@ -199,6 +213,9 @@ class SurfaceEvaluator:
                              f"{share_input_layer!r}")
         if max_batch is not None and int(max_batch) < 1:
             raise ValueError(f"max_batch must be a positive integer, got {max_batch!r}")
+        if channels_last not in (True, False, "auto"):
+            raise ValueError(f"channels_last must be True, False or 'auto', got "
+                             f"{channels_last!r}")
         if not memory_budget > 0:
             raise ValueError(f"memory_budget must be a positive number of bytes, got "
                              f"{memory_budget!r}")
@@ -208,6 +225,8 @@ class SurfaceEvaluator:
         self.loss_fn, self.error_fn = loss_fn, error_fn
         self.memory_budget, self.strategy = int(memory_budget), strategy
         self.share_input_layer, self.max_batch = share_input_layer, max_batch
+        self.channels_last = channels_last is True or (channels_last == "auto" and any(
+            isinstance(m, nn.Conv2d) for m in model.modules()))
         self._fixed_k = int(points_per_pass) if points_per_pass is not None else None
         self._probed = False
         self._share: InputLayerShare | None = None
@@ -286,6 +305,8 @@ class SurfaceEvaluator:
         else:  # the shared layer's weights are never built
             rest = [self.directions.point(row, names) for row in c]
             buffers = [{} for _ in rest]
+        if self.channels_last:
+            rest = [{k: _layout(v) for k, v in p.items()} for p in rest]
         rows: list[dict[str, float]] = [{} for _ in rest]
         with _eval_mode(self.model):
             for split, data in (("train", self.train), ("test", self.test)):
@@ -299,7 +320,8 @@ class SurfaceEvaluator:
 
     def _batches(self, data: Batches) -> Iterator[tuple[Tensor, Tensor]]:
         for x, y in data:
-            yield from _pieces(x.to(self.device), y.to(self.device), self.max_batch)
+            x = _layout(x.to(self.device)) if self.channels_last else x.to(self.device)
+            yield from _pieces(x, y.to(self.device), self.max_batch)
 
     def _loop_pass(self, rest: list[ParamDict], buffers: list[ParamDict], coords: np.ndarray,
                    data: Batches) -> _Sums:

@@ -98,6 +98,7 @@ def test_each_part_of_the_definition_changes_the_key(runs, tmp_path):
         "strategy": key(strategy="vmap"),
         "shared layer": key(share_input_layer=False),
         "max_batch": key(max_batch=7),
+        "layout": key(channels_last=False),
         "batch size": key(of=subject(sgd, batch_size=8)),
         "dtype": key(of=subject(sgd, dtype=torch.float32)),
     }

@@ -192,3 +192,32 @@ def test_directions_without_a_model_origin_names(tiny_sets):
     got = SurfaceEvaluator(model, dirs, train).evaluate([[0.0], [0.01]])
     ref = plain(model, params, train)
     assert got["train_loss"][0] == ref["train_loss"]  # exact: c = 0 is the origin, same path
+
+
+def test_conv_nets_run_channels_last_equal_to_the_model_s_layout_up_to_rounding():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Conv2d(6, 4, 3), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(4 * 2 * 2, 3)).double().eval()
+    with torch.no_grad():
+        model[1].running_mean.normal_()
+        model[1].running_var.uniform_(0.5, 2.0)
+    g = torch.Generator().manual_seed(1)
+    data = EvalSet.from_tensors(torch.randn(20, 3, 8, 8, generator=g, dtype=torch.float64),
+                                torch.randint(0, 3, (20,), generator=g), batch_size=8)
+    dirs = random_directions(params_of(model), seed=0, model=model)
+    fast = SurfaceEvaluator(model, dirs, data, points_per_pass=3)
+    assert fast.channels_last  # "auto": the model has a Conv2d
+    own = SurfaceEvaluator(model, dirs, data, channels_last=False, points_per_pass=3)
+    coords = COORDS[:4]
+    a, b = fast.evaluate(coords), own.evaluate(coords)
+    for i, c in enumerate(coords):
+        ref = plain(model, dirs.point(c), data)
+        # exact: the model's own layout, nothing shared (fan-in 27 < 32), same kernels
+        assert b["train_loss"][i] == ref["train_loss"]
+    # float64 convolutions summed in another order by the channels-last kernels: rounding of
+    # order fan-in (54) x 1e-16 relative per layer, far below 1e-12
+    np.testing.assert_allclose(a["train_loss"], b["train_loss"], rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(a["train_error"], b["train_error"])
+    with pytest.raises(ValueError, match="channels_last must be True, False or 'auto'"):
+        SurfaceEvaluator(model, dirs, data, channels_last="yes")
