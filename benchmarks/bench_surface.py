@@ -159,6 +159,9 @@ def bench(name: str, data: EvalSet, args: argparse.Namespace, planar, metric_cls
         others[f"plain pass, batches split to {args.max_batch}"] = {"max_batch": args.max_batch}
     if args.channels_last and any(isinstance(m, nn.Conv2d) for m in model.modules()):
         others["plain pass, channels-last"] = {"channels_last": True}
+        if args.max_batch:
+            others[f"plain pass, channels-last, split to {args.max_batch}"] = {
+                "channels_last": True, "max_batch": args.max_batch}
     for label, options in others.items():
         cl_model = (copy.deepcopy(model).to(memory_format=torch.channels_last)
                     if options.get("channels_last") else model)
@@ -175,6 +178,8 @@ def bench(name: str, data: EvalSet, args: argparse.Namespace, planar, metric_cls
         variants[f"ours (loop, max_batch {args.max_batch})"] = {"max_batch": args.max_batch}
     if args.share_input_layer and base.shared_layer is None:
         variants["ours (loop, input layer shared)"] = {"share_input_layer": True}
+    if base.channels_last:  # the default for conv nets; the model's own layout to compare
+        variants["ours (loop, model's own memory layout)"] = {"channels_last": False}
     ours, ratios = {}, {}
     for label, options in variants.items():
         ev = SurfaceEvaluator(model, dirs, data, memory_budget=args.memory, error_fn=None,
