@@ -37,6 +37,15 @@ __all__ = ["LIBVER", "Backend"]
 LIBVER = ("v108", "v110")
 
 
+# Entries this process has verified, by file version (path, device, inode, size, modification
+# and status-change times) and check: an entry file is never changed once written (a rewrite
+# is a new file, with a new inode and times), so an entry looked up again in the same process
+# (the same eigenpairs asked by several analyses) is not read again to be checked; its chunks
+# are still checked by HDF5 (fletcher32) whenever they are read.
+_VERIFIED: dict[tuple[Any, ...], dict[str, Any]] = {}
+_VERIFIED_MAX = 4096
+
+
 class Backend:
     """The files of one store directory and the operations on them.
 
@@ -145,12 +154,20 @@ class Backend:
             st = path.stat()
         except (FileNotFoundError, NotADirectoryError):
             return None, None
-        try:
-            meta = inspect(path, check="full", schema=schema, limit=self.verify_bytes)
-        except FileNotFoundError:  # moved aside by another process meanwhile
-            return None, None
-        except CorruptEntryError as exc:
-            return None, self.corrupt(path, key, (st.st_dev, st.st_ino), str(exc), locked=locked)
+        version = (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+                   self.verify_bytes, repr(schema))
+        meta = _VERIFIED.get(version)
+        if meta is None:
+            try:
+                meta = inspect(path, check="full", schema=schema, limit=self.verify_bytes)
+            except FileNotFoundError:  # moved aside by another process meanwhile
+                return None, None
+            except CorruptEntryError as exc:
+                return None, self.corrupt(path, key, (st.st_dev, st.st_ino), str(exc),
+                                          locked=locked)
+            if len(_VERIFIED) >= _VERIFIED_MAX:
+                _VERIFIED.clear()
+            _VERIFIED[version] = meta
         return Entry(path, cached=cached, meta=meta), None
 
     def corrupt(self, path: Path, key: str, ident: tuple[int, int], reason: str, *,
