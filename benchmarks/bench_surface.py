@@ -180,6 +180,10 @@ def bench(name: str, data: EvalSet, args: argparse.Namespace, planar, metric_cls
         variants["ours (loop, input layer shared)"] = {"share_input_layer": True}
     if base.channels_last:  # the default for conv nets; the model's own layout to compare
         variants["ours (loop, model's own memory layout)"] = {"channels_last": False}
+    if base.max_rows is not None and base.max_rows < data.batch_size:  # cache-sized pieces
+        variants["ours (loop, the data's batches)"] = {"max_batch": None}
+        variants["ours (loop, data's batches, own layout)"] = {"max_batch": None,
+                                                               "channels_last": False}
     ours, ratios = {}, {}
     for label, options in variants.items():
         ev = SurfaceEvaluator(model, dirs, data, memory_budget=args.memory, error_fn=None,
@@ -190,7 +194,8 @@ def bench(name: str, data: EvalSet, args: argparse.Namespace, planar, metric_cls
         ratios[label] = [r for _, r in rows]
         print(f"  {label:<40} {spread([t for t, _ in rows], ' s/point')}; / plain pass "
               f"{spread(ratios[label], 'x')}; K = {ev.points_per_pass}, input layer shared: "
-              f"{ev.shared_layer or 'no'}", flush=True)
+              f"{ev.shared_layer or 'no'}, pieces of {ev.max_rows or data.batch_size}, "
+              f"{'channels-last' if ev.channels_last else 'own layout'}", flush=True)
     goal = 0.5 if name == "mlp" else 0.8
     print(f"  (b) goal: ours / plain pass <= {goal}x per point")
     if planar is None:

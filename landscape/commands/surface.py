@@ -209,7 +209,7 @@ def _run(args: argparse.Namespace) -> int:
     basis = _basis(args, subject, store, len(grid), progress)
     res = surface_cached(store, subject, basis, grid=grid, ranges=args.range, bn=args.bn,
                          test=not args.no_test, strategy=args.strategy,
-                         max_batch=args.max_batch, points_per_pass=args.per_pass,
+                         max_batch=args.max_batch or "auto", points_per_pass=args.per_pass,
                          progress=progress)
     if res is None:  # torchrun, rank > 0: rank 0 reports
         return 0
@@ -283,7 +283,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--per-pass", type=int_at_least(1), metavar="K",
                    help="points per pass over the data (default: from a 512 MiB budget)")
     e.add_argument("--max-batch", type=int_at_least(1), metavar="N",
-                   help="split the data's batches to at most N samples for evaluation")
+                   help="split the data's batches to at most N samples for evaluation "
+                        "(default: on a CPU, pieces of at most 32 MiB of activations)")
     add_output_flags(p)
     p.add_argument("--export", choices=("vtk",),
                    help="also write the grid as a VTK file into --figures DIR (ParaView)")

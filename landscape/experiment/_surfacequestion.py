@@ -36,7 +36,7 @@ def loss_fn_of(subject: Subject) -> Any:
 
 def _question(subject: Subject, basis: SurfaceBasis, shape: tuple[int, ...],
               ranges: Sequence[float], *, bn: str, fields: Sequence[str], strategy: str,
-              share_input_layer: bool | str, max_batch: int | None,
+              share_input_layer: bool | str, max_batch: int | str | None,
               channels_last: bool | str) -> dict[str, Any]:
     splits = sorted({f.split("_")[0] for f in fields})
     return {
@@ -45,7 +45,7 @@ def _question(subject: Subject, basis: SurfaceBasis, shape: tuple[int, ...],
         "fields": list(fields), "dtype": str(subject.dtype).removeprefix("torch."),
         "batch_size": {s: getattr(subject.split(s), "batch_size", None) for s in splits},
         "strategy": strategy, "share_input_layer": share_input_layer,
-        "max_batch": None if max_batch is None else int(max_batch),
+        "max_batch": max_batch if max_batch in (None, "auto") else int(max_batch),
         "channels_last": channels_last,
     }
 
@@ -60,8 +60,10 @@ def _check(bn: str, strategy: str, share_input_layer: Any, max_batch: Any,
     if share_input_layer not in (True, False, "auto"):
         raise ValueError(f"share_input_layer must be True, False or 'auto', got "
                          f"{share_input_layer!r}")
-    if max_batch is not None and int(max_batch) < 1:
-        raise ValueError(f"--max-batch must be a positive integer, got {max_batch!r}")
+    if max_batch is not None and max_batch != "auto" and (
+            not isinstance(max_batch, int | np.integer) or max_batch < 1):
+        raise ValueError(f"--max-batch must be a positive integer (or 'auto'), got "
+                         f"{max_batch!r}")
     if channels_last not in (True, False, "auto"):
         raise ValueError(f"channels_last must be True, False or 'auto', got "
                          f"{channels_last!r}")
@@ -77,7 +79,7 @@ class GridQuestion:
 
 def grid_question(subject: Subject, basis: SurfaceBasis, grid: int | Sequence[int],
           ranges: Sequence[float] | None, *, bn: str, test: bool, errors: bool, strategy: str,
-          share_input_layer: bool | str, max_batch: int | None,
+          share_input_layer: bool | str, max_batch: int | str | None,
           channels_last: bool | str) -> GridQuestion:
     """The axes, fields and store question of a surface (checked, nothing evaluated)."""
     _check(bn, strategy, share_input_layer, max_batch, channels_last)

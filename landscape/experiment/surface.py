@@ -107,7 +107,8 @@ def surface_partial(store: Any, subject: Subject, basis: SurfaceBasis, *,
                     grid: int | Sequence[int] = (21, 21), ranges: Sequence[float] | None = None,
                     bn: str = "keep", test: bool = True, errors: bool = True,
                     strategy: str = "loop", share_input_layer: bool | str = "auto",
-                    max_batch: int | None = None, channels_last: bool | str = "auto") -> Any:
+                    max_batch: int | str | None = "auto",
+                    channels_last: bool | str = "auto") -> Any:
     """The store's partial entry that holds (or will hold) the surface's grid.
 
     Arguments as :func:`surface_cached`; nothing is evaluated. Its ``key`` is the surface's
@@ -137,7 +138,7 @@ def surface_cached(
     errors: bool = True,
     strategy: str = "loop",
     share_input_layer: bool | str = "auto",
-    max_batch: int | None = None,
+    max_batch: int | str | None = "auto",
     channels_last: bool | str = "auto",
     memory_budget: int = 2**29,
     points_per_pass: int | None = None,
@@ -159,7 +160,9 @@ def surface_cached(
         strategy: ``"loop"`` or ``"vmap"`` (:class:`landscape.surface.SurfaceEvaluator`).
         share_input_layer: compute the input layer once per batch for all points
             (``"auto"``, ``True``, ``False``).
-        max_batch: split data batches to at most this many samples.
+        max_batch: split data batches to at most this many samples (``"auto"``: cache-sized
+            pieces on a CPU, see :class:`landscape.surface.SurfaceEvaluator`; ``None``: the
+            data's batches).
         channels_last: evaluate 2D convolutions in channels-last memory format (``"auto"``:
             when the model has a ``Conv2d``; equal to the model's layout up to rounding).
         memory_budget: bytes for the points of one pass (sets K; not part of the key).

@@ -8,6 +8,7 @@ takes its top eigenvector from the sharded Hessian (sums in another order: round
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -36,6 +37,17 @@ from landscape.surface import SurfaceEvaluator, run_surface  # noqa: E402
 DONE = [(0, 0), (2, 1), (4, 3)]  # written before the job: it must resume
 
 
+@contextlib.contextmanager
+def one_thread():
+    """The ranks' thread count here too: the same kernels, bit for bit."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
     root = tmp_path_factory.mktemp("surface_dist")
@@ -47,7 +59,8 @@ def job(tmp_path_factory):
     evaluator = SurfaceEvaluator(s.model, basis.directions, s.split("train"), s.split("test"),
                                  bn="recalibrate")
     axes = [np.linspace(-1.0, 1.0, n) for n in GRID]
-    run_surface(evaluator, axes, part, indices=DONE)
+    with one_thread():
+        run_surface(evaluator, axes, part, indices=DONE)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
         [str(HERE), os.environ.get("PYTHONPATH", "")])}
     env.pop("WORLD_SIZE", None)
@@ -67,8 +80,9 @@ def test_two_rank_grid_equals_the_single_process_grid(job, tmp_path):
     assert ranks[1]["grid"] is None  # rank 0 reports and writes
     assert out["complete"] and out["computed"] == GRID[0] * GRID[1] - len(DONE)
     s = subject(root / "sgd")
-    ref = surface_cached(Store(tmp_path / "store"), s, random_basis(s, seed=3), grid=GRID,
-                         bn="recalibrate", points_per_pass=5)
+    with one_thread():
+        ref = surface_cached(Store(tmp_path / "store"), s, random_basis(s, seed=3), grid=GRID,
+                             bn="recalibrate", points_per_pass=5)
     assert out["key"] == ref["key"]
     for field in ref["fields"]:
         # exact: each point is evaluated as in one process (strategy "loop": its values do

@@ -162,7 +162,7 @@ def test_a_second_call_answers_from_the_store_without_a_pass(runs, tmp_path, mon
 CHILD = """
 import sys
 import torch
-torch.set_num_threads(1)
+torch.set_num_threads({threads})  # the parent's: the same kernels, bit for bit
 sys.path.insert(0, {here!r})
 from surface_problem import subject
 from landscape.experiment.surface import random_basis, surface_cached
@@ -190,8 +190,9 @@ print("finished", flush=True)
 def test_a_sigkilled_grid_resumes_and_ends_identical(runs, tmp_path):
     sgd, _ = runs
     store = tmp_path / "store"
-    code = CHILD.format(here=str(HERE), run=str(sgd), store=str(store), stop=6)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    code = CHILD.format(here=str(HERE), run=str(sgd), store=str(store), stop=6,
+                        threads=torch.get_num_threads())
+    env = dict(os.environ)
     proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=env,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     lines = []

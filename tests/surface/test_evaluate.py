@@ -221,3 +221,29 @@ def test_conv_nets_run_channels_last_equal_to_the_model_s_layout_up_to_rounding(
     np.testing.assert_array_equal(a["train_error"], b["train_error"])
     with pytest.raises(ValueError, match="channels_last must be True, False or 'auto'"):
         SurfaceEvaluator(model, dirs, data, channels_last="yes")
+
+
+def test_auto_max_batch_splits_only_batches_whose_activations_overflow_the_budget(
+        tiny_sets, monkeypatch):
+    import landscape.surface.evaluate as evaluate_mod
+    from landscape.surface._shared import activation_bytes_per_sample
+
+    train, test = tiny_sets
+    model = tiny_mlp(batchnorm=True)
+    dirs = random_directions(params_of(model), seed=0, model=model)
+    assert SurfaceEvaluator(model, dirs, train).max_rows > 25  # 32 MiB: batches stay whole
+    per_sample = activation_bytes_per_sample(model, dirs.origin, next(iter(train))[0][:2])
+    monkeypatch.setattr(evaluate_mod, "_PIECE_BYTES", 7 * per_sample + 3)
+    auto = SurfaceEvaluator(model, dirs, train, test, bn="recalibrate", points_per_pass=2)
+    assert auto.max_rows == 7
+    given = SurfaceEvaluator(model, dirs, train, test, bn="recalibrate", max_batch=7,
+                             points_per_pass=3)
+    whole = SurfaceEvaluator(model, dirs, train, test, bn="recalibrate", max_batch=None)
+    assert given.max_rows == 7 and whole.max_rows is None
+    a, b, c = (e.evaluate(COORDS) for e in (auto, given, whole))
+    for field in a:
+        np.testing.assert_array_equal(a[field], b[field])  # exact: the same pieces
+        # pieces of 7 instead of batches of 25: float64 sums in another order (rounding)
+        np.testing.assert_allclose(a[field], c[field], rtol=1e-13, atol=1e-15)
+    with pytest.raises(ValueError, match="max_batch must be a positive integer, 'auto' or"):
+        SurfaceEvaluator(model, dirs, train, max_batch=0)
