@@ -72,7 +72,7 @@ class DemoPreset:
     slq_steps: int = 40
     trace_probes: int = 80
     surface_grid: int = 21
-    sharpness_probes: int = 30
+    sharpness_probes: int = 10
     thresholds: Thresholds = field(default_factory=Thresholds)
 
 

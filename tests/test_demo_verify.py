@@ -172,7 +172,7 @@ def test_the_readme_commands_answer_from_the_demo_store(tiny, monkeypatch, capsy
         ["features", r["grda_mu0.6"]],
         ["sharpness", r["sgd"], r["grda_mu0.6"], "--top-k", str(p.top_k), "--trace-probes",
          str(p.sharpness_probes)],
-        ["curve", "hessian", curve, "--points", "11", "--top-k", "3", "--trace-probes", "0"],
+        ["curve", "hessian", curve, "--points", "11", "--top-k", "2", "--trace-probes", "0"],
         ["verify", r["sgd"], r["grda_mu0.6"], "--top-k", str(p.top_k), "--points",
          str(p.points), "--baseline-run", r["sgd_baseline"]],
     ]

@@ -61,17 +61,24 @@ def warm_start(previous: Tensor, *, seed: int = 0) -> Tensor:
     The random vector gives the start a component along every eigenvector, as a cold start
     has, while most of its weight stays on the previous top-k.
 
+    One previous vector ``v`` (``k = 1``) gives the single start ``(v + r) / ||v + r||``: what
+    Lanczos would start from with the block ``[v, r]`` when it is not near-invariant, and a
+    block of two vectors for one eigenpair gains nothing.
+
     Args:
         previous: ``[k, P]`` rows (as stored) or ``[P, k]`` columns of eigenvectors.
         seed: seed of the random vector.
 
-    >>> warm_start(torch.eye(5)[:2]).shape
-    torch.Size([5, 3])
+    >>> warm_start(torch.eye(5)[:2]).shape, warm_start(torch.eye(5)[:1]).shape
+    (torch.Size([5, 3]), torch.Size([5, 1]))
     """
     rows = previous if previous.shape[0] <= previous.shape[-1] else previous.T
     gen = torch.Generator(device="cpu").manual_seed(int(seed) + 1)
     extra = torch.randn(rows.shape[1], generator=gen, dtype=torch.float64)
     extra = (extra / extra.norm()).to(rows)
+    if rows.shape[0] == 1:
+        one = rows[0] / rows[0].norm() + extra
+        return (one / one.norm())[:, None]
     return torch.cat([rows, extra[None]]).T
 
 

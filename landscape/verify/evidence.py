@@ -37,9 +37,9 @@ from landscape.verify.judgement import Thresholds, judge
 __all__ = ["CURVE_HESSIAN", "connectivity", "curvature_on_curve", "default_curve_dir",
            "verify"]
 
-CURVE_HESSIAN = {"points": 11, "k": 3, "tol": 1e-3, "trace_probes": 0}
+CURVE_HESSIAN = {"points": 11, "k": 2, "tol": 1e-3, "trace_probes": 0}
 """The curvature along the curve that verify reports (``landscape curve hessian DIR --points
-11 --top-k 3 --trace-probes 0`` asks the same question)."""
+11 --top-k 2 --trace-probes 0`` asks the same question)."""
 
 
 def default_curve_dir(start_run: str | Path, end_run: str | Path) -> Path:

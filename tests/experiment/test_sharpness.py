@@ -9,9 +9,15 @@ import torch
 
 import landscape.experiment.curvature as curvature_mod
 import landscape.experiment.sharpness as sharpness_mod
-from landscape.curvature import HessianOperator, hutchinson, subspace_overlap, subspace_share
+from landscape.curvature import (
+    HessianOperator,
+    hutchinson,
+    lanczos,
+    subspace_overlap,
+    subspace_share,
+)
 from landscape.experiment.curvature import hessian_topk
-from landscape.experiment.sharpness import sharpness_over_training, stability_limit
+from landscape.experiment.sharpness import sharpness_over_training, stability_limit, warm_start
 from landscape.experiment.subject import DataOptions, resolve_subject
 from landscape.store import Store
 from landscape.testing import dense_hessian
@@ -146,3 +152,21 @@ def test_missing_epochs_are_refused_before_any_work(runs, tmp_path):
     with pytest.raises(FileNotFoundError):
         _call(store, [tmp_path / "nothing"])
     assert not list(store.entries())
+
+
+@pytest.mark.parametrize(("k", "outliers"), [(1, False), (2, True), (5, True)])
+def test_a_warm_start_from_eigenvectors_that_are_no_longer_the_top_finds_the_top(k, outliers):
+    """The previous eigenvectors are exact eigenvectors of the new point (an invariant start),
+    but not its top ones: the random vector of the warm start still leads to the top k.
+    ``outliers``: a Hessian-like spectrum (a few large values, the rest ~0)."""
+    if outliers:
+        d = torch.full((300,), 1e-6, dtype=torch.float64)
+        d[:8] = torch.tensor([100.0, 95.0, 90.0, 85.0, 80.0, 75.0, 70.0, 65.0])
+    else:
+        d = torch.linspace(2.0, 1.0, 300, dtype=torch.float64)
+    perm = torch.randperm(300, generator=torch.Generator().manual_seed(0))
+    d = d[perm]  # the top eigenvectors anywhere
+    previous = torch.eye(300, dtype=torch.float64)[perm.argsort()[1:k + 1]]  # 2nd..(k+1)th
+    res = lanczos(torch.diag(d), k, tol=1e-6, start=warm_start(previous))
+    torch.testing.assert_close(res.eigenvalues, d.sort(descending=True).values[:k],
+                               rtol=1e-6, atol=0)
