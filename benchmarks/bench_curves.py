@@ -1,30 +1,35 @@
 """Mode connectivity: curve-fitting epoch vs training epoch; cost of one plane grid point.
 
-Baselines are measured in the same process:
+Baselines are measured in the same process, back to back in every run:
 
 * a training epoch (SGD with momentum) on the epoch runner (:class:`landscape.optim.
   EpochRunner`) against the same epoch as a bare loop: the runner's own cost (lr, seeding,
   sums on the device, the finiteness flag);
 * a curve-fitting epoch on the runner (one t per minibatch, phi(t) as a parameter dict,
-  functional_call: :func:`landscape.curves.curve_step`) against the training epoch on the
-  runner, and against the previous implementation of the same epoch as a bare loop (phi(t)
-  built as one flat vector and split into views, so backward gathers the per-tensor gradients
-  into the flat control point and scales it: two extra passes over the P parameters per step,
-  one more to build);
+  the network's parameter slots swapped: :func:`landscape.curves.curve_step`) against the
+  training epoch on the runner, and against an earlier implementation of the same epoch as
+  a bare loop (phi(t) built as one flat vector and split into views, evaluated with
+  ``functional_call``, so backward gathers the per-tensor gradients into the flat control
+  point and scales it; loss and error read back every step);
 * a plane grid point (``evaluate_grid_point``: BN recalibration + train/test evaluation)
   against the sum of its parts measured alone (one BN pass + one evaluation pass).
 
-The four epochs run back to back, ``--repeats`` times, on the same minibatches; reported are
-the best and (for a shared machine) the median of each.
+Each ratio is taken per run (the epochs of a run timed back to back on the same
+minibatches) and reported as the median (min-max) over ``--repeats`` runs. Meant for one
+pinned core and one thread, exactly as printed above the table:
 
-Run: ``OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_curves.py [--device cuda]
-[--repeats 5] [--clock cpu]``.
+    taskset -c 0 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_curves.py
+
+``--clock cpu`` times the process's CPU (for a shared machine), ``--device cuda`` a GPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import statistics
+import sys
 import time
 
 import torch
@@ -62,11 +67,6 @@ def _times(fns, device, repeats: int) -> list[list[float]]:
             _sync(device)
             out.append(_clock() - t0)
     return times
-
-
-def _best(fns, device, repeats: int) -> list[float]:
-    """Best-of-``repeats`` time of each function, measured interleaved."""
-    return [min(t) for t in _times(fns, device, repeats)]
 
 
 def previous_curve_epoch(curve: Curve, model, batches, optimizer, ts) -> None:
@@ -124,8 +124,7 @@ def bench_model(label: str, name: str, kw: dict, ds, device, repeats: int) -> No
     for fn in epochs:  # warm-up
         fn()
     times = _times(epochs, device, repeats)
-    t_bare, t_train, t_fit, t_prev = (min(t) for t in times)
-    m_bare, m_train, m_fit, m_prev = (statistics.median(t) for t in times)
+    per_run = [(b, t, f, p) for b, t, f, p in zip(*times)]
 
     train = EvalSet(ds, "train", batch_size=1000, device=device)
     test = EvalSet(ds, "test", batch_size=1000, device=device)
@@ -148,24 +147,29 @@ def bench_model(label: str, name: str, kw: dict, ds, device, repeats: int) -> No
         evaluate_loss_error(net, params, test, buffers=buffers)
 
     grid_point()
-    t_point, t_bn, t_eval = _best([grid_point, bn_pass, eval_pass], device, repeats)
-    print(f"{label}: {curve.num_parameters:,} parameters, {len(batches)} minibatches of 128")
-    print(f"  training epoch: bare loop {t_bare:.3f} s | on the runner {t_train:.3f} s | ratio "
-          f"{t_train / t_bare:.2f} (medians: {m_train / m_bare:.2f}; target ~1.0)")
-    print(f"  curve-fitting epoch on the runner {t_fit:.3f} s | ratio to training "
-          f"{t_fit / t_train:.2f} (medians: {m_fit / m_train:.2f}; target <= 1.3)")
-    print(f"  previous (flat phi) curve-fitting epoch {t_prev:.3f} s | ratio "
-          f"{t_prev / t_train:.2f} (medians: {m_prev / m_train:.2f}) | speed-up "
-          f"{t_prev / t_fit:.2f}x")
-    print(f"  grid point {t_point:.3f} s | BN pass {t_bn:.3f} s + eval pass {t_eval:.3f} s = "
-          f"{t_bn + t_eval:.3f} s | ratio {t_point / (t_bn + t_eval):.2f} (target ~1.0)")
+    grid = [p / (b + e) for p, b, e in zip(*_times([grid_point, bn_pass, eval_pass], device,
+                                                   repeats))]
+    train_s = statistics.median(t for _, t, _, _ in per_run)
+    fit_s = statistics.median(f for _, _, f, _ in per_run)
+    print(f"| {label} | {curve.num_parameters:,} | {train_s:.3f} s | "
+          f"{spread([t / b for b, t, _, _ in per_run])} | {fit_s:.3f} s | "
+          f"**{spread([f / t for _, t, f, _ in per_run])}** | "
+          f"{spread([p / t for _, t, _, p in per_run])} | {spread(grid)} |", flush=True)
+
+
+def spread(values: list[float]) -> str:
+    """``median (min-max)`` of per-run ratios."""
+    med = statistics.median(values)
+    if len(values) == 1:
+        return f"{med:.2f}"
+    return f"{med:.2f} ({min(values):.2f}-{max(values):.2f})"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--models", nargs="*", default=list(MODELS))
+    parser.add_argument("--repeats", type=int, default=3, help="runs (spread reported)")
+    parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="wall time, or CPU time of this process (for a shared machine)")
     args = parser.parse_args()
@@ -173,8 +177,20 @@ def main() -> None:
     _clock = time.perf_counter if args.clock == "wall" else time.process_time
     device = torch.device(args.device)
     ds = get_dataset("mnist5k")
-    print(f"mnist5k ({len(ds.train)} train / {len(ds.test)} test), device {device}, "
-          f"torch {torch.__version__}, threads {torch.get_num_threads()}, {args.clock} clock")
+    cmd = ("taskset -c 0 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_curves.py "
+           + " ".join(shlex.quote(a) for a in sys.argv[1:])).rstrip()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
+    print(f"# {cmd}")
+    print(f"# mnist5k ({len(ds.train)} train / {len(ds.test)} test, batches of 128), device "
+          f"{device}, torch {torch.__version__}, {torch.get_num_threads()} thread(s), {cores} "
+          f"core(s) allowed, {args.clock} clock, {args.repeats} runs")
+    if device.type == "cpu" and (cores != 1 or torch.get_num_threads() != 1):
+        print("# WARNING: not one pinned core with one thread: figures are not comparable")
+    print(f"\n`{cmd}`\n")
+    print("| model | params | training epoch | runner / bare loop | curve epoch | "
+          "**curve / training** (goal <= 1.3) | earlier curve step / training | "
+          "grid point / (BN + eval) |")
+    print("|---|---|---|---|---|---|---|---|")
     for label in args.models:
         name, kw = MODELS[label]
         bench_model(label, name, kw, ds, device, args.repeats)
