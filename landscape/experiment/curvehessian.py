@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from landscape.curvature import HessianOperator, hutchinson, lanczos
-from landscape.evaluation import recalibrate_bn
+from landscape.evaluation import evaluate_loss_error, recalibrate_bn
 from landscape.experiment._curverun import LoadedCurve
 from landscape.experiment.cached import Analysis, cached_grid
 from landscape.experiment.curves import curve_inputs
@@ -62,6 +62,7 @@ def point_curvature(
     seed: int = 0,
     start: Tensor | None = None,
     work: nn.Module | None = None,
+    check: bool = True,
 ) -> tuple[dict[str, Any], Tensor]:
     """Top-k eigenvalues and trace of the Hessian at ``params`` with its own BatchNorm statistics.
 
@@ -78,11 +79,14 @@ def point_curvature(
             eigenvectors.
         work: a scratch copy of ``model`` to load the point's statistics into (made when
             absent; pass one to reuse it).
+        check: run the operator's determinism probe (two gradient passes; once per model
+            and data is enough).
 
     Returns:
         ``(values, eigenvectors [k, P])``; ``values`` holds ``eigenvalues``, ``residuals``,
         ``converged`` (``[k]`` each), ``trace``, ``trace_stderr`` (NaN without probes),
-        ``loss`` (the mean training loss), ``num_products`` and ``seconds``.
+        ``loss`` (the mean training loss, as ``landscape curve eval`` measures it:
+        :func:`landscape.evaluation.evaluate_loss_error`), ``num_products`` and ``seconds``.
 
     """
     began = time.perf_counter()
@@ -90,13 +94,14 @@ def point_curvature(
     with torch.no_grad():
         for name, value in recalibrate_bn(model, params, batches).items():
             net.get_buffer(name).copy_(value)
-    op = HessianOperator(net, batches, point=params, loss_fn=loss_fn)
+    op = HessianOperator(net, batches, point=params, loss_fn=loss_fn, check_deterministic=check)
     res = lanczos(op, k, tol=tol, seed=seed, start=start)
+    loss, _ = evaluate_loss_error(net, params, batches, loss_fn=loss_fn)
     values: dict[str, Any] = {
         "eigenvalues": res.eigenvalues.double().cpu().numpy(),
         "residuals": res.residuals.double().cpu().numpy(),
         "converged": res.converged.cpu().numpy(),
-        "trace": np.nan, "trace_stderr": np.nan, "loss": float(op.loss_value),
+        "trace": np.nan, "trace_stderr": np.nan, "loss": float(loss),
     }
     if trace_probes:
         tr = hutchinson(op, int(trace_probes), block_size=min(int(trace_probes), 10), seed=seed)
@@ -197,7 +202,8 @@ class _Runner:
             self.loaded.model, params, self.train, loss_fn=self.loss_fn, k=self.k,
             tol=self.tol, trace_probes=self.trace_probes, seed=self.seed,
             start=(warm_start(self.previous, seed=self.seed)
-                   if self.warm and self.previous is not None else None), work=self.work)
+                   if self.warm and self.previous is not None else None), work=self.work,
+            check=self.computed == 0)
         self.previous = vectors
         self.computed += 1
         return values
