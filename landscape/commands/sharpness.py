@@ -24,7 +24,8 @@ __all__ = ["register"]
 
 
 def _num(value: float | None, fmt: str) -> str:
-    return "-" if value is None else format(value, fmt)
+    """``value`` formatted, or a dash as wide (``fmt`` is ``>W.Pg`` or ``>W.Pf``)."""
+    return format(value, fmt) if value is not None else "-".rjust(int(fmt[1:].split(".")[0]))
 
 
 def _table(label: str, r: dict[str, Any], k: int, random: float) -> list[str]:
