@@ -23,15 +23,22 @@ from landscape.commands._cliutil import emit_json, int_at_least, positive_float,
 __all__ = ["register"]
 
 
+def _short(label: str) -> str:
+    """``sgd epoch 8`` for a run's checkpoint (``runs/sgd epoch 8``), else the file's name."""
+    head, sep, epoch = label.rpartition(" epoch ")
+    return f"{Path(head).name} epoch {epoch}" if sep else Path(label).name
+
+
 def _table(rows: list[dict[str, Any]]) -> list[str]:
     first = rows[0]
     k = len(first["eigenvalues"])
-    lines = [f"{'network':<34}{'lambda_max':>11}{'trace':>11}{'+-':>8}{f'top-{k}/tr':>9}"
+    lines = [f"{'network':<34}{'lambda_max':>11}{'trace':>11}{'+-':>8}{f'top-{k}/tr':>11}"
              f"{'eps-sharp':>11}{'dir. incr.':>11}{'+-':>8}{'loss':>9}"]
     for r in rows:
-        label = r["label"] if len(r["label"]) <= 33 else "..." + r["label"][-30:]
+        label = _short(r["label"])
+        label = label if len(label) <= 33 else "..." + label[-30:]
         lines.append(f"{label:<34}{r['lambda_max']:>11.4g}{r['trace']:>11.4g}"
-                     f"{r['trace_stderr']:>8.2g}{r['topk_trace_share']:>9.3f}"
+                     f"{r['trace_stderr']:>8.2g}{r['topk_trace_share']:>11.3f}"
                      f"{r['epsilon_sharpness']:>11.4g}{r['direction_increase']:>11.4g}"
                      f"{r['direction_stderr']:>8.2g}{r['loss']:>9.4f}")
     lines.append(f"eps-sharp: Keskar et al. 2017, 100 (max L(w+z) - L(w)) / (1 + L(w)) over "
