@@ -107,7 +107,7 @@ def plot_surface_line(surface: Mapping[str, Any], *, subject: str | None = None,
 
     Args:
         surface: axes, values and labels (module docstring); values shaped ``[NX]``.
-        subject: names the model / point, added to the titles.
+        subject: names the model / point, added to the title.
         path: where to save the figure (optional).
 
     """
@@ -121,9 +121,9 @@ def plot_surface_line(surface: Mapping[str, Any], *, subject: str | None = None,
                 ax.plot(x, np.asarray(surface[key], dtype=np.float64), color=color, marker=".",
                         label=split)
         _marks(ax, surface, line=True)
-        ax.set(xlabel=_axis_label(surface, 0), ylabel=name,
-               title=_title(name.split(" ")[0], surface, subject))
+        ax.set(xlabel=_axis_label(surface, 0), ylabel=name, title=name.split(" ")[0])
         ax.title.set_fontsize(9)
+    fig.suptitle(_title("loss and error", surface, subject), fontsize=10)
     _legend_below(fig, axes)
     return _finish(fig, path)
 
