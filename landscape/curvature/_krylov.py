@@ -264,6 +264,8 @@ class KrylovSchur:
             self.settled = j + 1
             self.omega = torch.zeros(j + 1, j + 1, dtype=_HOST)
         w = self._multiply(q)
+        # the first row's product serves the final verification only while it is the basis
+        self.first_products = w.clone() if j == 0 and self.keep_first else None
         alpha = float(w[0] @ q[0])
         nonzero = torch.nonzero(c[0]).flatten()
         lo = int(nonzero[0]) if nonzero.numel() else j

@@ -78,6 +78,8 @@ def verify_residuals(state: KrylovSchur, sk: Tensor, vectors: Tensor, values: Te
 
     """
     k = vectors.shape[0]
+    if state.first_products is not None and state.first_products.shape[0] != sk.shape[0]:
+        raise RuntimeError("internal: the start block's products no longer span the basis")
     dev_values = values.to(device=vectors.device, dtype=vectors.dtype)
     if verify == "sketch" and state.first_products is None and k > SKETCH_PROBES:
         confirmed = _sketch(state, sk, vectors, dev_values, est, threshold, seed)
