@@ -4,7 +4,8 @@ Dead units are planted the way Adam + L2 leaves them (Yaguchi et al. 2018: zero 
 weights and a negative bias; Mehta et al. 2019: BatchNorm scale 0 and a negative shift), the
 model is reduced with :func:`landscape.stats.reduce_model`, and the forward time of both
 models on the same batch is measured in this process with ``torch.utils.benchmark`` (median
-of repeated runs); the printed ratio original / reduced is the speedup. Outputs are checked to agree first.
+of repeated runs); the printed ratio original / reduced is the speedup. Outputs are checked
+to agree first.
 
 Run: ``.venv/bin/python benchmarks/bench_reduction.py [--threads N]``.
 """
