@@ -325,24 +325,24 @@ def _figures(folder: Path, runs, reports, plane, along, spectrum, features,
         plot_training,
         plot_universality,
         plot_weight_norms,
-        save_figure,
     )
+    from landscape.plotting._cache import save_plot
 
     mu = list(reports)[-1]  # the plane and the report are drawn for the last mu
     ends = ("SGD", f"gRDA mu={mu}")
+    # save_plot draws a figure only when its numbers (or the drawing code) changed
     paths = [
-        save_figure(plot_training({k: RunDir(v).read_metrics() for k, v in runs.items()}),
-                    folder / "training_accuracy_sparsity.png"),
-        save_figure(plot_projection({f"gRDA mu={m}": r["projection"]
-                                     for m, r in reports.items()}),
-                    folder / "projection_share_topk.png"),
-        save_figure(plot_plane(plane, names=ends), folder / f"plane_sgd_grda_mu{mu}.png"),
-        save_figure(plot_along(along.read_all(), names=ends),
-                    folder / f"along_sgd_grda_mu{mu}.png"),
-        save_figure(plot_density(spectrum.read_all(), title="Hessian spectral density at SGD"),
-                    folder / "hessian_density_sgd.png"),
-        save_figure(plot_universality(features), folder / "features_universality.png"),
-        save_figure(plot_weight_norms(features), folder / "features_unit_norms.png"),
+        save_plot(folder / "training_accuracy_sparsity.png", plot_training,
+                  {k: RunDir(v).read_metrics() for k, v in runs.items()}),
+        save_plot(folder / "projection_share_topk.png", plot_projection,
+                  {f"gRDA mu={m}": r["projection"] for m, r in reports.items()}),
+        save_plot(folder / f"plane_sgd_grda_mu{mu}.png", plot_plane, plane, names=ends),
+        save_plot(folder / f"along_sgd_grda_mu{mu}.png", plot_along, along.read_all(),
+                  names=ends),
+        save_plot(folder / "hessian_density_sgd.png", plot_density, spectrum.read_all(),
+                  title="Hessian spectral density at SGD"),
+        save_plot(folder / "features_universality.png", plot_universality, features),
+        save_plot(folder / "features_unit_norms.png", plot_weight_norms, features),
     ]
     paths += plot_report(reports[mu], folder / f"verify_mu{mu}")
     if surfaces is not None:
@@ -357,8 +357,8 @@ def _figures(folder: Path, runs, reports, plane, along, spectrum, features,
     if curvature is not None:
         from landscape.plotting.sharpness import plot_curve_hessian, plot_sharpness
 
-        paths += [save_figure(plot_sharpness(curvature["sharpness"]),
-                              folder / f"sharpness_sgd_grda_mu{mu}.png"),
-                  save_figure(plot_curve_hessian(curvature["along"], ends=ends),
-                              folder / f"curve_hessian_sgd_grda_mu{mu}.png")]
+        paths += [save_plot(folder / f"sharpness_sgd_grda_mu{mu}.png", plot_sharpness,
+                            curvature["sharpness"]),
+                  save_plot(folder / f"curve_hessian_sgd_grda_mu{mu}.png", plot_curve_hessian,
+                            curvature["along"], ends=ends)]
     return paths

@@ -195,7 +195,8 @@ def _subspaces(store: Store, subject: Subject, runs: dict[str, Path], epochs: Se
         here = at_checkpoint(subject, RunDir(runs["sgd"]).checkpoint_path(epoch))
         top = hessian_topk(store, here, k=top_k, tol=tol, progress=progress)
         shares.append(float(gradient_share(store, here, top, k=top_k, tol=tol)["share"]))
-        overlaps.append(topk_overlap(previous, top)["overlap"] if previous is not None else None)
+        overlaps.append(topk_overlap(previous, top, store=store)["overlap"]
+                        if previous is not None else None)
         previous = top
     out: dict[str, Any] = {"gradient_share": shares, "overlap_previous": overlaps,
                            "minima": None}
@@ -203,5 +204,5 @@ def _subspaces(store: Store, subject: Subject, runs: dict[str, Path], epochs: Se
         last = epochs[-1]
         other = at_checkpoint(subject, RunDir(runs["grda"]).checkpoint_path(last))
         grda = hessian_topk(store, other, k=top_k, tol=tol, progress=progress)
-        out["minima"] = {"epoch": int(last), **topk_overlap(previous, grda)}
+        out["minima"] = {"epoch": int(last), **topk_overlap(previous, grda, store=store)}
     return out

@@ -157,15 +157,38 @@ def gradient_share(store: Store, subject: Subject, top: Mapping[str, Any], *, k:
                   data=subject.data_spec[split])
 
 
-def topk_overlap(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+def _overlap_schema(p: Mapping[str, Any]) -> dict[str, Any]:
+    return {"angles": ((int(p["k"]),), "f"), "overlap": ((), "f")}
+
+
+OVERLAP = Analysis("hessian.overlap", 1, _overlap_schema)
+
+
+def topk_overlap(a: Entry | Mapping[str, Any], b: Entry | Mapping[str, Any], *,
+                 store: Store | None = None) -> dict[str, Any]:
     """Principal angles (radians, ascending) and overlap of two stored top-k eigenspaces.
 
-    ``random_expected`` is ``k / P``, the expected overlap of two random subspaces.
+    ``random_expected`` is ``k / P``, the expected overlap of two random subspaces. With a
+    ``store`` and two store entries, the answer is itself a cached entry keyed by the two
+    entries' keys (which identify the networks, data and solver settings), so asking again
+    reads three numbers instead of two ``[k, P]`` eigenvector arrays.
     """
-    va, vb = torch.as_tensor(a["eigenvectors"]), torch.as_tensor(b["eigenvectors"])
-    return {"overlap": subspace_overlap(va, vb),
-            "angles": principal_angles(va, vb).tolist(),
-            "random_expected": min(va.shape) / max(va.shape)}
+
+    def compute() -> dict[str, Any]:
+        va, vb = torch.as_tensor(a["eigenvectors"]), torch.as_tensor(b["eigenvectors"])
+        return {"overlap": subspace_overlap(va, vb),
+                "angles": principal_angles(va, vb),
+                "random_expected": min(va.shape) / max(va.shape)}
+
+    if store is not None and isinstance(a, Entry) and isinstance(b, Entry):
+        k = min(len(a["eigenvalues"]), len(b["eigenvalues"]))
+        entry = cached(store, OVERLAP, {"k": k}, compute, inputs={"a": a.key, "b": b.key})
+        if entry is not None:
+            return {"overlap": float(entry["overlap"]),
+                    "angles": [float(x) for x in entry["angles"]],
+                    "random_expected": float(entry["random_expected"])}
+    out = compute()
+    return {**out, "overlap": float(out["overlap"]), "angles": out["angles"].tolist()}
 
 
 def stability_limit(config: Mapping[str, Any], epoch: int) -> tuple[float | None, float | None]:
@@ -245,7 +268,7 @@ def _one_epoch(store: Store, subject: Subject, previous: Entry | None, *, top_k:
         row.update(trace=float(tr["trace"]), trace_stderr=float(tr["trace_stderr"]),
                    computed=row["computed"] or not tr.cached)
     if previous is not None:
-        ov = topk_overlap(previous, top)
+        ov = topk_overlap(previous, top, store=store)
         row.update(overlap_previous=ov["overlap"], angles_previous=ov["angles"])
     return top, row
 

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from landscape.plotting._style import legend_below, new_figure, save_figure
+from landscape.plotting._style import legend_below, new_figure
 
-__all__ = ["plot_projection", "plot_report", "plot_training"]
+__all__ = ["plot_connectivity_curvature", "plot_projection", "plot_report", "plot_training"]
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 _LINES = ("-", "--", ":", "-.")
@@ -128,17 +128,12 @@ def _connectivity(ax: Any, report: Mapping[str, Any]) -> None:
     ax.set_title("connectivity (barriers in nats)\nGaripov et al. 2018", fontsize=10)
 
 
-def plot_report(report: Mapping[str, Any], folder: str | Path) -> list[Path]:
-    """Write the figures of a :func:`landscape.verify.verify` report into ``folder``.
+def plot_connectivity_curvature(report: Mapping[str, Any]) -> Figure:
+    """The train loss along the curve and the line, and the top eigenvalues at both minima.
 
-    ``projection.png`` (the shares per epoch with their baselines) and
-    ``connectivity_and_curvature.png``: the train loss along the fitted curve and the
-    straight line from SGD (t = 0) to gRDA (t = 1), with the SGD-vs-SGD control dashed when
-    the report has one, and the top eigenvalues at both minima.
+    Args:
+        report: a :func:`landscape.verify.verify` report (``connectivity``, ``curvature``).
     """
-    folder = Path(folder)
-    paths = [save_figure(plot_projection({"gRDA": report["projection"]}),
-                         folder / "projection.png")]
     fig, axes = new_figure(2, height=3.8)
     _connectivity(axes[0, 0], report)
     k = report["curvature"]
@@ -150,5 +145,22 @@ def plot_report(report: Mapping[str, Any], folder: str | Path) -> list[Path]:
     fig.suptitle("Directional pruning: connectivity and curvature of SGD and gRDA "
                  "(Chao et al. 2020)", fontsize=10)
     legend_below(fig, ncols=3)
-    paths.append(save_figure(fig, folder / "connectivity_and_curvature.png"))
-    return paths
+    return fig
+
+
+def plot_report(report: Mapping[str, Any], folder: str | Path) -> list[Path]:
+    """Write the figures of a :func:`landscape.verify.verify` report into ``folder``.
+
+    ``projection.png`` (the shares per epoch with their baselines) and
+    ``connectivity_and_curvature.png``: the train loss along the fitted curve and the
+    straight line from SGD (t = 0) to gRDA (t = 1), with the SGD-vs-SGD control dashed when
+    the report has one, and the top eigenvalues at both minima. A figure whose numbers did
+    not change is not drawn again (:func:`landscape.plotting._cache.save_plot`).
+    """
+    from landscape.plotting._cache import save_plot
+
+    folder = Path(folder)
+    return [save_plot(folder / "projection.png", plot_projection,
+                      {"gRDA": report["projection"]}),
+            save_plot(folder / "connectivity_and_curvature.png", plot_connectivity_curvature,
+                      report)]

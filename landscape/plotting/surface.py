@@ -222,24 +222,19 @@ def write_surface_figures(surface: Mapping[str, Any], folder: str | Path, stem: 
     share one unit and similar ranges (orthonormal eigenvectors, the minima plane).
     ``fields`` chooses the contour figures of a plane, ``three_d`` the 3D view.
     """
-    import matplotlib.pyplot as plt
+    from landscape.plotting._cache import save_plot
 
     folder = Path(folder)
     if "y" not in surface:
-        fig = plot_surface_line(surface, subject=subject, path=folder / f"{stem}_line.png")
-        plt.close(fig)
-        return [folder / f"{stem}_line.png"]
+        return [save_plot(folder / f"{stem}_line.png", plot_surface_line, surface,
+                          subject=subject)]
     same_unit = surface.get("method") in ("eigen", "minima")
-    paths = []
-    for field in fields:
-        if field in surface:
-            path = folder / f"{stem}_{field}_contours.png"
-            plt.close(plot_surface_contours(surface, field, subject=subject,
-                                            equal_aspect=same_unit, path=path))
-            paths.append(path)
+    paths = [save_plot(folder / f"{stem}_{field}_contours.png", plot_surface_contours, surface,
+                       field, subject=subject, equal_aspect=same_unit)
+             for field in fields if field in surface]
     if three_d:
-        paths.append(folder / f"{stem}_train_loss_3d.png")
-        plt.close(plot_surface_3d(surface, "train_loss", subject=subject, path=paths[-1]))
+        paths.append(save_plot(folder / f"{stem}_train_loss_3d.png", plot_surface_3d, surface,
+                               "train_loss", subject=subject))
     return paths
 
 

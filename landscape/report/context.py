@@ -90,7 +90,16 @@ class Context:
 
     def draw_static(self, workers: int | None = None) -> None:
         """Draw every pending static figure (``workers`` processes; 1: in this process)."""
+        from landscape.plotting._cache import lookup_png
+
+        for job in self.pending:  # figures drawn before with the same numbers: no drawing
+            if job.value is None:
+                png = lookup_png(job.plot, job.args, job.kwargs, dpi=self.dpi)
+                if png is not None:
+                    job.value = base64.b64encode(png).decode("ascii")
         jobs = [j for j in self.pending if j.value is None]
+        if not jobs:
+            return
         if workers is None:
             workers = int(os.environ.get("LANDSCAPE_REPORT_WORKERS") or os.cpu_count() or 1)
         workers = max(1, min(workers, len(jobs)))
@@ -126,7 +135,7 @@ class Deferred:
 
 def _draw(job: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], int]) -> str:
     """Draw one figure as base64 PNG (in a worker process or in this one)."""
-    from landscape.plotting._style import figure_png
+    from landscape.plotting._cache import cached_png
 
-    plot, args, kwargs, dpi = job
-    return base64.b64encode(figure_png(plot(*args, **kwargs), dpi=dpi)).decode("ascii")
+    plot, args, kwargs, dpi = job  # a figure whose numbers did not change is not drawn again
+    return base64.b64encode(cached_png(plot, args, kwargs, dpi=dpi)).decode("ascii")

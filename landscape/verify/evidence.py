@@ -286,7 +286,7 @@ def verify(
                                         progress=progress)
         eig[role] = [float(v) for v in top["eigenvalues"]]
         converged[role] = int(sum(bool(c) for c in top["converged"]))
-    minima = topk_overlap(tops["sgd"], tops["grda"])
+    minima = topk_overlap(tops["sgd"], tops["grda"], store=store)
 
     runs = {"sgd": _run_summary(sgd_run, sgd_ckpt, sgd_m),
             "grda": _run_summary(grda_run, grda_ckpt, grda_m)}

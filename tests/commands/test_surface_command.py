@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from byo import RESNET, data_flags, model_file_flags, write_byo
-from matplotlib.figure import Figure
 
 import landscape.experiment.curvature as curvature_mod
 import landscape.experiment.surface as surface_mod
@@ -18,7 +17,7 @@ from landscape.cli import main
 sys.path.insert(0, str(Path(__file__).parents[1] / "experiment"))
 sys.path.insert(0, str(Path(__file__).parents[1] / "plotting"))
 
-from figure_checks import problems
+from figure_checks import record_figures
 from surface_problem import make_run
 
 F64 = ["--dtype", "float64", "--batch-size", "16", "--no-progress"]
@@ -49,17 +48,9 @@ def _forbid(monkeypatch):
 
 
 @pytest.fixture
-def checked_figures(monkeypatch):
+def checked_figures(monkeypatch, tmp_path):
     """Every figure saved while the fixture is active: ``{file name: problems}``."""
-    found: dict[str, list[str]] = {}
-    original = Figure.savefig
-
-    def savefig(fig, fname, *args, **kwargs):
-        found[Path(fname).name] = problems(fig)
-        return original(fig, fname, *args, **kwargs)
-
-    monkeypatch.setattr(Figure, "savefig", savefig)
-    return found
+    return record_figures(monkeypatch, tmp_path / "figure_cache")
 
 
 def test_minima_plane_json_figures_and_the_second_call_from_the_store(

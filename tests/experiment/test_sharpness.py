@@ -119,7 +119,11 @@ def test_a_second_call_answers_from_the_store(runs, tmp_path, monkeypatch):
         raise AssertionError("must answer from the store")
 
     for module, name in ((curvature_mod, "lanczos"), (sharpness_mod, "hutchinson"),
-                         (sharpness_mod, "hessian_operator")):
+                         (sharpness_mod, "hessian_operator"),
+                         # the overlaps of consecutive eigenspaces are entries too: asking
+                         # again reads three numbers, not two [k, P] eigenvector arrays
+                         (sharpness_mod, "principal_angles"),
+                         (sharpness_mod, "subspace_overlap")):
         monkeypatch.setattr(module, name, forbidden)
     second = _call(store, runs)
     assert not any(second["runs"]["grda"]["computed"])

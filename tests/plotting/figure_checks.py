@@ -95,3 +95,30 @@ def problems(fig: Figure) -> list[str]:
             if any(b.overlaps(box) for b in bars):
                 out.append(f"a legend covers bars of panel {ax.get_title()!r}")
     return out
+
+
+def record_figures(monkeypatch, cache_dir) -> dict[str, list[str]]:
+    """Check every figure saved from now on: ``{file name: problems}``.
+
+    The figure cache is pointed at the empty folder ``cache_dir`` so that every figure is
+    really drawn (a cached PNG would skip the drawing and the check). Figures saved to a
+    buffer (PNGs embedded in a page or kept in the figure cache) are named ``embedded N``.
+    """
+    from pathlib import Path
+
+    import landscape.plotting._cache as figure_cache
+
+    found: dict[str, list[str]] = {}
+    original = Figure.savefig
+
+    def savefig(fig, fname, *args, **kwargs):
+        if isinstance(fname, str | Path):
+            name = re.sub(r"^\.(.*)\.[0-9a-f]+\.tmp$", r"\1", Path(fname).name)
+        else:
+            name = f"embedded {len(found)}"
+        found[name] = problems(fig)
+        return original(fig, fname, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    monkeypatch.setattr(figure_cache, "_cache_dir", lambda: Path(cache_dir))
+    return found

@@ -9,7 +9,6 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from matplotlib.figure import Figure
 
 from landscape.demo import run_demo
 from landscape.experiment.runs import find_runs
@@ -27,23 +26,15 @@ from landscape.pruning import tradeoff_points
 from landscape.rundir import RunDir
 from landscape.stats import sparsity_rows
 from landscape.store import Store
-from tests.plotting.figure_checks import problems
+from tests.plotting.figure_checks import problems, record_figures
 
 
 @pytest.fixture(scope="module")
 def demo_figures(tiny_demo, tmp_path_factory):
     """Every figure the (cached) tiny demo saves, checked as it is saved: ``{name: problems}``."""
     root, _ = tiny_demo
-    found: dict[str, list[str]] = {}
-    original = Figure.savefig
-
-    def savefig(fig, fname, *args, **kwargs):
-        name = Path(fname).name if isinstance(fname, str | Path) else f"embedded {len(found)}"
-        found[re.sub(r"^\.(.*)\.[0-9a-f]+\.tmp$", r"\1", name)] = problems(fig)
-        return original(fig, fname, *args, **kwargs)
-
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(Figure, "savefig", savefig)
+        found = record_figures(mp, tmp_path_factory.mktemp("figure_cache"))
         mp.setenv("LANDSCAPE_REPORT_WORKERS", "1")  # the page's figures drawn (and checked) here
         result = run_demo(root / "out", tmp_path_factory.mktemp("figures"), preset="tiny",
                           progress=False, log=lambda s: None)
