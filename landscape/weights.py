@@ -28,7 +28,8 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from landscape.checkpoint import _UNSAFE, FORMAT, CheckpointError, _first_line, state_digest
+from landscape.checkpoint import FORMAT, CheckpointError, state_digest
+from landscape.checkpoint._format import UNSAFE_PICKLE, first_line
 
 __all__ = ["WeightsFile", "foreign_digest", "load_weights", "read_weights"]
 
@@ -88,22 +89,22 @@ def _read_torch(path: Path) -> Any:
         with zipfile.ZipFile(path) as archive:
             bad = archive.testzip()
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise _damaged(path, f"{type(exc).__name__}: {_first_line(exc)}") from None
+        raise _damaged(path, f"{type(exc).__name__}: {first_line(exc)}") from None
     if bad is not None:
         raise _damaged(path, f"record {bad!r} fails its CRC check")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if _UNSAFE.search(str(exc)):
+        if UNSAFE_PICKLE.search(str(exc)):
             raise CheckpointError(
                 f"refusing to load {path}: it contains Python objects that only a full "
                 "unpickling could rebuild (a whole pickled model, or a custom class), and "
                 "unpickling can run arbitrary code. Nothing was executed. In a session you "
                 "trust, save the tensors alone: torch.save(model.state_dict(), path)"
             ) from None
-        raise _damaged(path, _first_line(exc)) from None
+        raise _damaged(path, first_line(exc)) from None
     except Exception as exc:  # torch raises many types on damaged archives; none is ours to keep
-        raise _damaged(path, f"{type(exc).__name__}: {_first_line(exc)}") from None
+        raise _damaged(path, f"{type(exc).__name__}: {first_line(exc)}") from None
 
 
 def _read_safetensors(path: Path) -> dict[str, Tensor]:
@@ -112,7 +113,7 @@ def _read_safetensors(path: Path) -> dict[str, Tensor]:
     try:
         return dict(load_file(path, device="cpu"))
     except Exception as exc:  # SafetensorError and the OS errors of a short read
-        raise _damaged(path, f"{type(exc).__name__}: {_first_line(exc)}") from None
+        raise _damaged(path, f"{type(exc).__name__}: {first_line(exc)}") from None
 
 
 def _tensor_map(obj: Any) -> bool:

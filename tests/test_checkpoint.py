@@ -89,10 +89,10 @@ def test_corrupt_and_foreign_files(tmp_path):
 
 
 def test_newer_format_version_is_refused(tmp_path, monkeypatch):
-    real = ck.FORMAT_VERSION
-    monkeypatch.setattr(ck, "FORMAT_VERSION", 99)
+    real = ck.file.FORMAT_VERSION
+    monkeypatch.setattr(ck.file, "FORMAT_VERSION", 99)  # the version the writer stamps
     _save(tmp_path / "new.pt")
-    monkeypatch.setattr(ck, "FORMAT_VERSION", real)
+    monkeypatch.setattr(ck.file, "FORMAT_VERSION", real)
     with pytest.raises(CheckpointError, match="format version 99.*upgrade landscape"):
         load_checkpoint(tmp_path / "new.pt")
 
@@ -106,7 +106,7 @@ def test_interrupted_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
             fh.write(b"partial")
         raise KeyboardInterrupt("killed mid-write")
 
-    monkeypatch.setattr(ck.torch, "save", dying_save)
+    monkeypatch.setattr(ck.file.torch, "save", dying_save)
     with pytest.raises(KeyboardInterrupt):
         _save(path)
     assert path.read_bytes() == before
@@ -236,8 +236,9 @@ def test_identity_is_read_from_the_stored_digest_without_hashing_tensors(tmp_pat
     def no_hashing(*args, **kwargs):
         raise AssertionError("a tensor was hashed")
 
-    monkeypatch.setattr(ck, "_DIGEST_CACHE", {})  # a fresh process
-    monkeypatch.setattr(ck, "state_digest", no_hashing)
+    ck._format.clear_memos()  # as in a fresh process
+    monkeypatch.setattr(ck.file, "state_digest", no_hashing)
+    monkeypatch.setattr(ck.header, "state_digest", no_hashing)
     monkeypatch.setattr(_digest, "_feed_tensor", no_hashing)
     assert checkpoint_digest(path) == expected
     # a damaged copy keeps the identity of its intended content; loading it is refused

@@ -74,8 +74,7 @@ def test_a_cached_hessian_builds_no_model_and_no_evaluation_set(tmp_path, capsys
     def fail(*args, **kwargs):
         raise AssertionError("a cache hit read the weights or built the data")
 
-    monkeypatch.setattr(ck, "_DIGEST_CACHE", {})
-    monkeypatch.setattr(ck, "_HEADER_CACHE", {})
+    ck._format.clear_memos()  # as in a fresh process
     monkeypatch.setattr(identity, "_MEMO", {})
     monkeypatch.setattr(ck, "state_digest", fail)
     monkeypatch.setattr(Checkpoint, "build_model", fail)

@@ -52,8 +52,7 @@ def _checkpoint(folder, *, widths=(2,), name="epoch_0001.pt"):
 
 def _fresh_process(monkeypatch):
     """Forget what this process has read (checkpoint headers, digests, dataset identities)."""
-    monkeypatch.setattr(ck, "_DIGEST_CACHE", {})
-    monkeypatch.setattr(ck, "_HEADER_CACHE", {})
+    ck._format.clear_memos()  # as in a fresh process
     monkeypatch.setattr(identity, "_MEMO", {})
 
 

@@ -1,26 +1,7 @@
-"""Checkpoints: atomic save, safe load, verified content, parameter dicts and flat vectors.
-
-A checkpoint holds only tensors and plain Python values, so it loads with
-``torch.load(..., weights_only=True)``; a file that would need full unpickling is refused and
-nothing in it is executed. Writes go to a temporary file that is fsynced and renamed, so a
-killed process leaves the previous checkpoint intact.
-
-Since format version 2 a payload carries two SHA-256 digests (``digests``): ``state``, the
-:func:`state_digest` of the model state, and ``rest``, that of everything else (optimizer
-state, RNG states, config, metrics). ``torch.load`` checks no CRC, so without them a flipped
-byte in the tensor data loads silently as a changed weight; :func:`load_checkpoint` recomputes
-both and refuses a mismatch. The optimizer state is covered because resuming from a damaged
-accumulator or momentum buffer corrupts every later epoch without a trace, but it stays out of
-the cache identity (equal weights share analyses). :func:`checkpoint_digest` reads the stored
-``state`` digest and hashes no tensor. Version 1 files (no digests) load unverified.
-
-Parameters are addressed as a dict ``name -> tensor`` in ``model.named_parameters()`` order;
-a flat vector is their concatenation in that order.
-"""
+"""The checkpoint file: atomic save, safe and verified load, the in-memory :class:`Checkpoint`."""
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
 import zipfile
@@ -37,41 +18,26 @@ from landscape._digest import (
     identity_digest,
     payload_digests,
     plain,
-    read_header,
     rest_digest,
     state_digest,
-    stored_identity,
 )
 from landscape._io import atomic_path
 from landscape._types import ParamDict
-from landscape.params import IncompatibleParameters, params_to_vector, vector_to_params
+from landscape.checkpoint._format import (
+    DIGEST_CACHE,
+    DIGESTED_SINCE,
+    FORMAT,
+    FORMAT_VERSION,
+    REQUIRED,
+    UNSAFE_PICKLE,
+    CheckpointError,
+    file_key,
+    first_line,
+)
+from landscape.params import IncompatibleParameters
 from landscape.params import check_comparable as _check_params
 
-__all__ = [
-    "FORMAT",
-    "FORMAT_VERSION",
-    "Checkpoint",
-    "CheckpointError",
-    "CheckpointHeader",
-    "check_comparable",
-    "checkpoint_digest",
-    "checkpoint_header",
-    "is_landscape_checkpoint",
-    "load_checkpoint",
-    "model_digest",
-    "params_to_vector",
-    "save_checkpoint",
-    "state_digest",
-    "vector_to_params",
-]
-
-FORMAT = "landscape-checkpoint"
-FORMAT_VERSION = 2
-_DIGESTED_SINCE = 2  # the first version whose files must carry their digests
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file is missing, unsafe, corrupt, of another format or incompatible."""
+__all__ = ["Checkpoint", "check_comparable", "load_checkpoint", "load_into", "save_checkpoint"]
 
 
 @dataclass
@@ -130,36 +96,13 @@ class Checkpoint:
         share cached analyses; two architectures with identical tensors (an MLP with ReLU and
         one with tanh at the same initialisation) do not.
         """
-        return model_digest(self.model_name, self.model_kwargs, self.state_dict)
+        return identity_digest(self.model_name, self.model_kwargs, state_digest(self.state_dict))
 
     def describe(self) -> str:
         """One line: model, epoch, step, number of parameters."""
         n = sum(self.state_dict[p].numel() for p in self.param_names)
         return f"{self.model_name} epoch {self.epoch} step {self.step}, {n:,} parameters"
 
-
-@dataclass(frozen=True)
-class CheckpointHeader:
-    """What a landscape checkpoint records about itself, read without its tensors.
-
-    Attributes:
-        path: the file.
-        model_name: registry name of the model.
-        model_kwargs: the keyword arguments that rebuild it.
-        epoch: completed epochs.
-        step: optimizer steps taken.
-        config: the run configuration.
-        param_names: names of the trainable parameters, in ``named_parameters()`` order.
-
-    """
-
-    path: Path
-    model_name: str
-    model_kwargs: dict[str, Any]
-    epoch: int
-    step: int
-    config: dict[str, Any]
-    param_names: list[str]
 
 
 def save_checkpoint(
@@ -212,14 +155,6 @@ def save_checkpoint(
 
 # torch's weights-only unpickler names the global it refused ("Unsupported global: GLOBAL
 # os.system", "Unsupported class ..."); other unpickling errors are damage, not danger.
-_UNSAFE = re.compile(r"Unsupported (global|class|operand)|not an allowed global", re.I)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> Checkpoint:
     """Load a checkpoint safely (``weights_only=True``) and verify its digests.
 
@@ -244,28 +179,28 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
             "is corrupt, truncated or another kind of file; checkpoints are written by "
             "`landscape train` or landscape.checkpoint.save_checkpoint"
         )
-    key = _file_key(path)  # the file version read, taken before reading
+    key = file_key(path)  # the file version read, taken before reading
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        if _UNSAFE.search(str(exc)):
+        if UNSAFE_PICKLE.search(str(exc)):
             raise CheckpointError(
                 f"refusing to load {path}: it contains Python objects that only a full "
                 "unpickling could rebuild, and unpickling can run arbitrary code. Nothing was "
                 "executed. Re-save the weights as plain tensors (a state_dict) from a trusted "
                 "session."
             ) from None
-        raise CheckpointError(f"{path} is corrupt: {_first_line(exc)}") from None
+        raise CheckpointError(f"{path} is corrupt: {first_line(exc)}") from None
     except Exception as exc:  # torch raises many types on damaged archives; none is ours to keep
         raise CheckpointError(
-            f"{path} is corrupt or truncated ({type(exc).__name__}: {_first_line(exc)}); an "
+            f"{path} is corrupt or truncated ({type(exc).__name__}: {first_line(exc)}); an "
             "interrupted write never replaces a good checkpoint here, so use the previous "
             "epoch's file"
         ) from None
     _check_format(path, payload)
     state = _verify(path, payload)
-    if key is not None and key == _file_key(path):  # not replaced meanwhile: memoise identity
-        _DIGEST_CACHE[key] = identity_digest(payload["model"]["name"], payload["model"]["kwargs"],
+    if key is not None and key == file_key(path):  # not replaced meanwhile: memoise identity
+        DIGEST_CACHE[key] = identity_digest(payload["model"]["name"], payload["model"]["kwargs"],
                                              state)
     return Checkpoint(
         model_name=payload["model"]["name"],
@@ -282,7 +217,6 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
     )
 
 
-_REQUIRED = ("model", "state_dict", "param_names", "epoch", "step")
 
 
 def _check_format(path: Path, payload: Any) -> None:
@@ -301,7 +235,7 @@ def _check_format(path: Path, payload: Any) -> None:
             f"up to version {FORMAT_VERSION}: upgrade landscape"
         )
     model = payload.get("model")
-    missing = [k for k in _REQUIRED if k not in payload]
+    missing = [k for k in REQUIRED if k not in payload]
     if not missing and not (isinstance(model, dict) and {"name", "kwargs"} <= set(model)):
         missing = ["model.name", "model.kwargs"]
     if missing:
@@ -333,7 +267,7 @@ def _verify(path: Path, payload: dict[str, Any]) -> str:
 
     """
     state = state_digest(payload["state_dict"])
-    if payload["format_version"] < _DIGESTED_SINCE:
+    if payload["format_version"] < DIGESTED_SINCE:
         return state  # written before checkpoints carried digests: nothing to compare
     stored = payload.get("digests")
     if not (isinstance(stored, dict) and isinstance(stored.get("state"), str)
@@ -353,118 +287,6 @@ def _verify(path: Path, payload: dict[str, Any]) -> str:
                 f"it was not loaded; {_previous(path)}"
             )
     return state
-
-
-def model_digest(
-    model_name: str, model_kwargs: Mapping[str, Any], tensors: Mapping[str, Tensor]
-) -> str:
-    """SHA-256 of a model's identity: registry name, canonical options and :func:`state_digest`.
-
-    >>> w = {"w": torch.ones(2)}
-    >>> model_digest("mlp", {"activation": "relu"}, w) != model_digest("mlp", {"activation":
-    ...     "tanh"}, w)
-    True
-    """
-    return identity_digest(model_name, model_kwargs, state_digest(tensors))
-
-
-_DIGEST_CACHE: dict[tuple[str, int, int], str] = {}
-
-
-def _file_key(path: Path) -> tuple[str, int, int] | None:
-    """``(resolved path, mtime_ns, size)``: a file version, or ``None`` if it cannot be read."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return str(path.resolve()), st.st_mtime_ns, st.st_size
-
-
-_HEADER_CACHE: dict[tuple[str, int, int], dict[str, Any] | None] = {}
-
-
-def _header(path: Path) -> dict[str, Any] | None:
-    """:func:`landscape._digest.read_header`, memoised per file version."""
-    key = _file_key(path)
-    if key is not None and key in _HEADER_CACHE:
-        return _HEADER_CACHE[key]
-    header = read_header(path)
-    if key is not None and key == _file_key(path):  # not replaced while it was read
-        _HEADER_CACHE[key] = header
-    return header
-
-
-def is_landscape_checkpoint(path: str | Path) -> bool:
-    """Whether ``path`` holds a landscape checkpoint (else: foreign weights, another file).
-
-    Cheap: the pickle is read with its tensors memory-mapped, not loaded. A ``.safetensors``
-    file, or a PyTorch file whose content is not a landscape payload (a plain ``state_dict``),
-    gives ``False``; a file that cannot be read at all gives ``True``, so that
-    :func:`load_checkpoint` reports what is wrong with it.
-    """
-    path = Path(path)
-    with open(path, "rb") as f:
-        head = f.read(9)
-    if len(head) == 9 and head[8:9] == b"{" and not zipfile.is_zipfile(path):
-        return False  # safetensors: an 8-byte header length, then its JSON header
-    header = _header(path)
-    if header is None:  # unreadable, unsafe or damaged: let load_checkpoint say which
-        return zipfile.is_zipfile(path)
-    return header.get("format") == FORMAT
-
-
-def checkpoint_header(path: str | Path) -> CheckpointHeader | None:
-    """The record of a landscape checkpoint (model, epoch, step, config), reading no tensor.
-
-    Memoised per file version (path, modification time, size). ``None`` for anything that
-    :func:`load_checkpoint` would refuse before looking at the tensors (another format, a
-    newer version, a missing entry, an unreadable pickle): load it to learn why. The header
-    is not verified (the tensors are not read): a computation loads the file with
-    :func:`load_checkpoint`, which refuses damage.
-    """
-    path = Path(path)
-    h = _header(path) if path.is_file() else None
-    if not h or h.get("format") != FORMAT:
-        return None
-    version, model = h.get("format_version"), h.get("model")
-    if (not isinstance(version, int) or version > FORMAT_VERSION
-            or any(k not in h for k in _REQUIRED if k != "state_dict")
-            or not (isinstance(model, dict) and {"name", "kwargs"} <= set(model))):
-        return None
-    return CheckpointHeader(
-        path=path, model_name=model["name"], model_kwargs=dict(model["kwargs"]),
-        epoch=int(h["epoch"]), step=int(h["step"]), config=dict(h.get("config") or {}),
-        param_names=list(h["param_names"]),
-    )
-
-
-def checkpoint_digest(path: str | Path) -> str:
-    """:meth:`Checkpoint.digest` of a checkpoint file, the cache identity of its model.
-
-    Read from the digest the file stores (no tensor is read or hashed), memoised per file
-    version (path, modification time, size); a file without a stored digest (format
-    version 1) is loaded and hashed once. The stored digest is the one the tensors were saved
-    with, so a damaged file keeps the identity of its intended content: a cached answer is
-    still right for it, and a computation that needs its tensors loads it with
-    :func:`load_checkpoint`, which refuses the damage.
-
-    Raises:
-        CheckpointError: as :func:`load_checkpoint`, for a file without a readable digest.
-
-    """
-    path = Path(path)
-    key = _file_key(path)
-    if key is not None and key in _DIGEST_CACHE:
-        return _DIGEST_CACHE[key]
-    digest = (stored_identity(_header(path), fmt=FORMAT, since=_DIGESTED_SINCE)
-              if key is not None else None)
-    if digest is None:  # no stored digest: load (which memoises the identity of what it read)
-        ckpt = load_checkpoint(path)
-        cached = _DIGEST_CACHE.get(key) if key is not None else None
-        return cached or ckpt.digest()
-    if key == _file_key(path):  # not replaced while it was read
-        _DIGEST_CACHE[key] = digest
-    return digest
 
 
 def load_into(model: nn.Module, state_dict: Mapping[str, Tensor], *, what: str = "state") -> None:
