@@ -31,8 +31,20 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check landscape tests benchmarks analysis_scripts
 	$(VENV)/bin/lint-imports
 
-bench: $(STAMP)
-	$(PY) -m benchmarks
+# The peers the benchmarks compare against, at the versions benchmarks/README.md reports; not
+# dependencies of landscape, installed beside the venv (a benchmark skips a peer it cannot import).
+BENCH_PEERS ?= .bench-peers
+PEER_PACKAGES := PyHessian==0.1 curvlinops-for-pytorch==3.0.1 hessian-eigenthings==1.0.0a5 \
+	backpack-for-pytorch==1.7.1 einops==0.8.2 einconv==0.1.0 linear_operator==0.6.1 \
+	opt-einsum==3.4.0 loss-landscapes==3.0.6
+# One pinned core, one thread (where taskset exists), as every table in benchmarks/README.md.
+PIN := $(shell command -v taskset >/dev/null 2>&1 && echo taskset -c 0) env OMP_NUM_THREADS=1
+
+$(BENCH_PEERS)/.installed:
+	-$(PY) -m pip install --quiet --no-deps --target $(BENCH_PEERS) $(PEER_PACKAGES) && touch $@
+
+bench: $(STAMP) $(BENCH_PEERS)/.installed
+	LANDSCAPE_BENCH_PEERS=$(BENCH_PEERS) $(PIN) $(PY) -m benchmarks
 
 clean-demo:
 	rm -rf checkpoints/demo figures/demo

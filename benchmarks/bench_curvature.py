@@ -127,6 +127,11 @@ def ratios(fn: Callable[[], object], base: Callable[[], object], runs: int) -> l
 
 
 def command(args: list[str]) -> str:
+    """The command that reproduces this run (the peers' folder spelled out when it came from
+    ``$LANDSCAPE_BENCH_PEERS``)."""
+    peers = os.environ.get("LANDSCAPE_BENCH_PEERS")
+    if peers and "--peers" not in args:
+        args = [*args, "--peers", peers]
     return ("taskset -c 0 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_curvature.py "
             + " ".join(shlex.quote(a) for a in args))
 
@@ -328,7 +333,9 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", choices=list(CASES), default=DEFAULT_CASES,
                         help="problems (default: the MLP at N=1000 and N=4000; cnn2000, the "
                         "conv net with BatchNorm, takes minutes per solve)")
-    parser.add_argument("--peers", help="folder with the peer packages (added to sys.path)")
+    parser.add_argument("--peers", default=os.environ.get("LANDSCAPE_BENCH_PEERS"),
+                        help="folder with the peer packages (added to sys.path; default "
+                        "$LANDSCAPE_BENCH_PEERS, where `make bench` installs them)")
     parser.add_argument("--skip", nargs="*", default=[], help="peer modules to leave out")
     parser.add_argument("--runs", type=int, default=3, help="repetitions (spread reported)")
     parser.add_argument("--k", type=int, default=10)

@@ -15,7 +15,7 @@ Three ways to start each Lanczos, with the same stopping rule:
 * ``warm``: the previous point's 10 eigenvectors and one seeded random vector
   (:func:`landscape.experiment.sharpness.warm_start`, what the commands use);
 * ``vectors``: the previous point's eigenvectors alone (a start that may miss an eigenvalue
-  rising from outside their span; shown for comparison).
+  rising from outside their span; for comparison, with ``--starts cold warm vectors``).
 
 The first point of a sequence starts cold in every column. Reported per sequence: the
 Hessian-vector products (deterministic), the wall time of the solves (the operator is built
@@ -110,10 +110,10 @@ def drift(op: HessianOperator, previous: torch.Tensor, vectors: torch.Tensor
     return subspace_overlap(previous, vectors), float(resid)
 
 
-def sequence(ops: list, k: int, tol: float) -> dict[str, dict]:
+def sequence(ops: list, k: int, tol: float, starts: tuple[str, ...]) -> dict[str, dict]:
     """Products, seconds and eigenvalues of each start over one sequence."""
     out = {}
-    for how in STARTS:
+    for how in starts:
         previous, products, seconds, values, converged = None, [], [], [], True
         drifts = []
         for _, build in ops:
@@ -144,12 +144,13 @@ def spread(values: list[float]) -> str:
 
 def report(name: str, results: list[dict[str, dict]]) -> dict:
     first = results[0]
+    starts = tuple(first)
     cold = first["cold"]
     rows = {}
     print(f"\n{name}: {len(cold['products'])} points, top-k with the same residual tolerance")
     print(f"{'start':<9}{'HVPs':>7}{'x cold':>8}{'HVPs after the 1st':>20}"
           f"{'time (median, range)':>26}{'max rel. diff':>15}{'converged':>11}")
-    for how in STARTS:
+    for how in starts:
         r = first[how]
         total, rest = sum(r["products"]), sum(r["products"][1:])
         times = [sum(res[how]["seconds"]) for res in results]
@@ -158,8 +159,8 @@ def report(name: str, results: list[dict[str, dict]]) -> dict:
               f"{spread(times):>26}{diff:>15.1e}{r['converged']!s:>11}")
         rows[how] = {"products": r["products"], "total": total, "seconds": times,
                      "max_rel_diff": diff, "converged": r["converged"]}
-    print("per point (cold / warm / vectors): " + ", ".join(
-        f"{c}/{w}/{v}" for c, w, v in zip(*(first[h]["products"] for h in STARTS))))
+    print(f"per point ({' / '.join(starts)}): " + ", ".join(
+        "/".join(map(str, counts)) for counts in zip(*(first[h]["products"] for h in starts))))
     overlaps = [o for o, _ in cold["drift"]]
     resid = [r for _, r in cold["drift"]]
     print(f"from one point to the next: eigenspace overlap {min(overlaps):.3f}-"
@@ -180,6 +181,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8, help="epochs of the SGD run")
     parser.add_argument("--points", type=int, default=21, help="points along the curve")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--starts", nargs="+", choices=STARTS, default=["cold", "warm"],
+                        help="how to start each Lanczos (cold is always run first)")
     parser.add_argument("--quick", action="store_true", help="4 epochs, 6 points, one run")
     parser.add_argument("--json", metavar="FILE", help="also write the raw figures as JSON")
     args = parser.parse_args()
@@ -198,7 +201,8 @@ def main() -> None:
     out = {}
     for name, ops in (("SGD epochs", list(operators_of_epochs(sgd, epochs))),
                       ("curve points", list(operators_along(curve, args.points)))):
-        results = [sequence(ops, args.k, args.tol) for _ in range(args.runs)]
+        starts = ("cold", *[s for s in args.starts if s != "cold"])
+        results = [sequence(ops, args.k, args.tol, starts) for _ in range(args.runs)]
         out[name] = report(name, results)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))

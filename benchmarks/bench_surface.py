@@ -229,8 +229,10 @@ def main() -> None:
                         choices=["mlp", "cnn", "vgg16"],
                         help="vgg16: VGG16-BN on 4,000 synthetic 3x32x32 samples (for a GPU)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--peers", default="/tmp/peers",
-                        help="folder with the loss_landscapes package (added to sys.path)")
+    parser.add_argument("--peers", default=os.environ.get("LANDSCAPE_BENCH_PEERS", "/tmp/peers"),
+                        help="folder with the loss_landscapes package (added to sys.path; "
+                        "default $LANDSCAPE_BENCH_PEERS, where `make bench` installs it, else "
+                        "/tmp/peers)")
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--grid", type=int, default=21, help="points per axis (the peer's steps)")
     parser.add_argument("--runs", type=int, default=3)

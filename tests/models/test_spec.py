@@ -71,9 +71,9 @@ def test_registry_definition_is_canonical_and_json():
 
 
 def test_unknown_registry_name_points_at_the_other_forms():
-    with pytest.raises(ValueError, match=r"unknown model 'resnet18' \(torchvision's is "
-                                         r"torchvision:resnet18\).*lenet5.*PATH\.py:FACTORY"):
-        build_model("resnet18")
+    with pytest.raises(ValueError, match=r"unknown model 'resnet34' \(torchvision's is "
+                                         r"torchvision:resnet34\).*lenet5.*PATH\.py:FACTORY"):
+        build_model("resnet34")
 
 
 def test_torchvision_model_without_fetching_weights():
