@@ -6,8 +6,8 @@ and ``landscape curve hessian``) at a sequence of nearby points:
 * the 8 consecutive epoch checkpoints of the demo's SGD run (MLP 784-300-100-10 on the 4,000
   mnist5k training digits, SGD lr 0.1, batch 64, seed 0), full training set in batches of
   1,000;
-* 21 points of a quadratic Bezier curve fitted (the demo's settings) from that SGD minimum to
-  the gRDA minimum (c = 0.01, mu = 0.6, same seed) after 8 epochs.
+* ``--points`` (default 11) points of a quadratic Bezier curve fitted (the demo's settings)
+  from that SGD minimum to the gRDA minimum (c = 0.01, mu = 0.6, same seed) after 8 epochs.
 
 Three ways to start each Lanczos, with the same stopping rule:
 
@@ -179,7 +179,8 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--tol", type=float, default=1e-3)
     parser.add_argument("--epochs", type=int, default=8, help="epochs of the SGD run")
-    parser.add_argument("--points", type=int, default=21, help="points along the curve")
+    parser.add_argument("--points", type=int, default=11,
+                        help="points along the curve (the issue's figure: 21)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--starts", nargs="+", choices=STARTS, default=["cold", "warm"],
                         help="how to start each Lanczos (cold is always run first)")

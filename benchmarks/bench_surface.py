@@ -16,7 +16,7 @@ Install the peer outside the venv (it needs only numpy):
 ``pip install --no-deps --target /tmp/peers loss-landscapes``, then, on one pinned core:
 
     taskset -c 0 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_surface.py \
-        --peers /tmp/peers [--models mlp cnn] [--grid 21] [--runs 3] [--quick]
+        --peers /tmp/peers [--models mlp cnn] [--grid S] [--runs 3] [--quick]
 
 On a GPU: ``--device cuda --models mlp cnn vgg16 --strategies loop vmap`` (``vgg16``: VGG16-BN
 on 4,000 synthetic 3x32x32 samples, too slow for a CPU).
@@ -146,7 +146,7 @@ def bench(name: str, data: EvalSet, args: argparse.Namespace, planar, metric_cls
         tuple({k: p.detach().double() - params[k].double() for k, p in m.named_parameters()}
               for m in (end_one, end_two)),
         params, {"method": "peer plane"}, ("end_one - start", "end_two - start"))
-    steps = args.grid
+    steps = args.grid or (21 if name == "mlp" else 5)
     coords = peer_coordinates(steps).reshape(-1, 2)
     print(f"== {name}: {sum(p.numel() for p in params.values()):,} parameters, "
           f"{data.num_samples} samples in batches of {data.batch_size}, {steps} x {steps} "
@@ -234,7 +234,10 @@ def main() -> None:
                         "default $LANDSCAPE_BENCH_PEERS, where `make bench` installs it, else "
                         "/tmp/peers)")
     parser.add_argument("--no-peers", action="store_true")
-    parser.add_argument("--grid", type=int, default=21, help="points per axis (the peer's steps)")
+    parser.add_argument("--grid", type=int, default=None,
+                        help="points per axis (the peer's steps); default 21 for the MLP, 5 for "
+                        "the conv nets (a conv-net point costs 30 MLP points; the ratios per "
+                        "point do not depend on the grid)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="a 5 x 5 plane, one run")
     parser.add_argument("--memory", type=int, default=2**29, help="our memory budget, bytes")
