@@ -110,6 +110,13 @@ def main():
     if "WORLD_SIZE" in os.environ:
         _job(args)
         return
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    if allowed is not None and len(allowed) < args.nproc and (os.cpu_count() or 1) >= args.nproc:
+        # pinned to fewer cores than ranks (make bench pins to one): ranks sharing a core
+        # would measure nothing, so the job gets the machine's cores (one thread per rank)
+        os.sched_setaffinity(0, range(os.cpu_count()))
+        print(f"(ranks need a core each: the job runs on cores 0-{os.cpu_count() - 1}, not on "
+              f"the {len(allowed)} this process was pinned to)")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
            str(args.nproc), __file__, "--reps", str(args.reps), "--device", args.device]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
