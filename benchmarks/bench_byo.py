@@ -1,7 +1,7 @@
 """Your own network against the registry's: ``landscape hessian`` on a ResNet-18, three ways.
 
 The same torchvision ResNet-18 (random init, 10 classes), the same weights, the same data
-(``--data-file``: 64 seeded 3 x 32 x 32 images in batches of 32) and the same Lanczos run
+(``--data-file``: 32 seeded 3 x 32 x 32 images in one batch) and the same Lanczos run
 (top-1, seed 0), given to ``landscape hessian`` as
 
 * ``registry``: a landscape checkpoint of the registry model ``resnet18``;
@@ -34,7 +34,7 @@ from pathlib import Path
 DATA = """\
 import torch
 
-def make(n=64, size=32, batch=32):
+def make(n=32, size=32, batch=32):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(n, 3, size, size, generator=g)
     y = torch.randint(0, 10, (n,), generator=g)
