@@ -88,6 +88,21 @@ def wrn(
     return WideResNet(depth, width, num_classes, input_shape[0], dropout)
 
 
+def _torchvision_resnet(name: str, num_classes: int, input_shape: tuple[int, ...]) -> nn.Module:
+    """Torchvision's ``name`` (random init; no weights are fetched).
+
+    The first convolution is rebuilt for inputs of other than 3 channels.
+    """
+    import torchvision.models
+
+    if len(input_shape) != 3:
+        raise ValueError(f"model {name!r} needs [C, H, W] inputs, got {input_shape}")
+    model = getattr(torchvision.models, name)(weights=None, num_classes=num_classes)
+    if input_shape[0] != 3:
+        model.conv1 = nn.Conv2d(input_shape[0], 64, 7, stride=2, padding=3, bias=False)
+    return model
+
+
 @register_model("resnet18", "torchvision ResNet-18 (He et al. 2016, ImageNet architecture)")
 def resnet18(*, num_classes: int, input_shape: tuple[int, ...]) -> nn.Module:
     """Torchvision's ResNet-18 (random init; no pretrained weights are fetched).
@@ -95,24 +110,10 @@ def resnet18(*, num_classes: int, input_shape: tuple[int, ...]) -> nn.Module:
     The same network as ``--model torchvision:resnet18`` for 3-channel inputs, so a plain
     ``state_dict`` of a torchvision ResNet-18 loads into it.
     """
-    from torchvision.models import resnet18 as tv_resnet18
-
-    if len(input_shape) != 3:
-        raise ValueError(f"model 'resnet18' needs [C, H, W] inputs, got {input_shape}")
-    model = tv_resnet18(weights=None, num_classes=num_classes)
-    if input_shape[0] != 3:
-        model.conv1 = nn.Conv2d(input_shape[0], 64, 7, stride=2, padding=3, bias=False)
-    return model
+    return _torchvision_resnet("resnet18", num_classes, input_shape)
 
 
 @register_model("resnet50", "torchvision ResNet-50 (ImageNet architecture, as in Chao et al. 2020)")
 def resnet50(*, num_classes: int, input_shape: tuple[int, ...]) -> nn.Module:
     """Torchvision's ResNet-50 (random init; no pretrained weights are fetched)."""
-    from torchvision.models import resnet50 as tv_resnet50
-
-    if len(input_shape) != 3:
-        raise ValueError(f"model 'resnet50' needs [C, H, W] inputs, got {input_shape}")
-    model = tv_resnet50(weights=None, num_classes=num_classes)
-    if input_shape[0] != 3:
-        model.conv1 = nn.Conv2d(input_shape[0], 64, 7, stride=2, padding=3, bias=False)
-    return model
+    return _torchvision_resnet("resnet50", num_classes, input_shape)
