@@ -43,11 +43,11 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from _problems import build, train_point  # the script's folder is sys.path[0]
 from torch import nn
 
 from landscape.curvature import HessianOperator, block_lanczos, lanczos
 from landscape.data import EvalSet, get_dataset
-from landscape.models import create_model
 
 CASES = {"mlp4000": ("mlp", 4000), "mlp1000": ("mlp", 1000), "cnn2000": ("cnn", 2000)}
 DEFAULT_CASES = ["mlp1000", "mlp4000"]  # the conv net (minutes per solve) only when asked
@@ -57,31 +57,6 @@ clock = time.perf_counter
 
 
 # ----------------------------------------------------------------------------- the problems
-def build(name: str) -> nn.Module:
-    if name == "mlp":  # 784-300-100-10
-        return create_model("lenet300_100", seed=0)
-    torch.manual_seed(0)  # 14,538 parameters, BatchNorm after every convolution
-    return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10),
-    )
-
-
-def train_point(model: nn.Module, data: EvalSet, epochs: int) -> None:
-    """A few seeded SGD epochs so the point has the outlier spectrum of a trained net."""
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    g = torch.Generator().manual_seed(0)
-    model.train()
-    for _ in range(epochs):
-        for idx in torch.randperm(data.num_samples, generator=g).split(128):
-            opt.zero_grad()
-            F.cross_entropy(model(data.x[idx]), data.y[idx]).backward()
-            opt.step()
-    model.eval()
-
-
 def problem(case: str, epochs: int) -> tuple[nn.Module, EvalSet]:
     name, n = CASES[case]
     full = get_dataset("mnist5k")

@@ -41,39 +41,11 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _problems import build, train_point  # the script's folder is sys.path[0]
 from torch import nn
 
 from landscape.data import EvalSet, get_dataset
-from landscape.models import create_model
 from landscape.surface import SurfaceDirections, SurfaceEvaluator, random_directions
-
-
-def build(name: str) -> nn.Module:
-    if name == "mlp":
-        return create_model("lenet300_100", seed=0)
-    if name == "vgg16":  # 15M parameters, BatchNorm; 3 x 32 x 32 inputs (a GPU model)
-        return create_model("vgg16_bn", seed=0, input_shape=(3, 32, 32))
-    # the conv net of bench_curvature.py: ~13k parameters, BatchNorm after every convolution
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10),
-    )
-
-
-def train_point(model: nn.Module, data: EvalSet, epochs: int) -> None:
-    """A few seeded SGD epochs, so the plane is around a trained point."""
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    g = torch.Generator().manual_seed(0)
-    model.train()
-    for _ in range(epochs):
-        for idx in torch.randperm(data.num_samples, generator=g).to(data.device).split(128):
-            opt.zero_grad()
-            F.cross_entropy(model(data.x[idx]), data.y[idx]).backward()
-            opt.step()
-    model.eval()
 
 
 def peer_coordinates(steps: int) -> np.ndarray:
