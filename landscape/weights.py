@@ -18,18 +18,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import pickle
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
 from torch import Tensor, nn
 
 from landscape.checkpoint import FORMAT, CheckpointError, state_digest
-from landscape.checkpoint._format import UNSAFE_PICKLE, first_line
+from landscape.checkpoint._format import first_line, load_weights_only
 
 __all__ = ["WeightsFile", "foreign_digest", "load_weights", "read_weights"]
 
@@ -92,19 +90,11 @@ def _read_torch(path: Path) -> Any:
         raise _damaged(path, f"{type(exc).__name__}: {first_line(exc)}") from None
     if bad is not None:
         raise _damaged(path, f"record {bad!r} fails its CRC check")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if UNSAFE_PICKLE.search(str(exc)):
-            raise CheckpointError(
-                f"refusing to load {path}: it contains Python objects that only a full "
-                "unpickling could rebuild (a whole pickled model, or a custom class), and "
-                "unpickling can run arbitrary code. Nothing was executed. In a session you "
-                "trust, save the tensors alone: torch.save(model.state_dict(), path)"
-            ) from None
-        raise _damaged(path, first_line(exc)) from None
-    except Exception as exc:  # torch raises many types on damaged archives; none is ours to keep
-        raise _damaged(path, f"{type(exc).__name__}: {first_line(exc)}") from None
+    return load_weights_only(
+        path, "cpu",
+        fix="A whole pickled model or a custom class cannot be loaded safely: in a session you "
+            "trust, save the tensors alone: torch.save(model.state_dict(), path)",
+        damaged=lambda detail: _damaged(path, detail))
 
 
 def _read_safetensors(path: Path) -> dict[str, Tensor]:
@@ -245,6 +235,7 @@ def foreign_digest(definition: Mapping[str, Any], state: Mapping[str, Tensor]) -
     Raises:
         TypeError: the definition is not JSON-able.
 
+    >>> import torch
     >>> w = {"w": torch.ones(2)}
     >>> foreign_digest({"kind": "registry", "name": "a"}, w) != foreign_digest(
     ...     {"kind": "registry", "name": "b"}, w)

@@ -7,9 +7,13 @@ asking twice about an unchanged file reads it once, and a replaced file is read 
 from __future__ import annotations
 
 import os
+import pickle
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from landscape._digest import read_header
 
@@ -30,6 +34,27 @@ def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (its type when it has none)."""
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def load_weights_only(path: Path, map_location: str | torch.device, *, fix: str,
+                      damaged: Callable[[str], Exception]) -> Any:
+    """``torch.load(path, weights_only=True)``: nothing in the file is executed.
+
+    A file that needs full unpickling is refused with ``fix`` (what to do instead); any other
+    failure is the file's damage, raised as ``damaged(detail)``.
+    """
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if UNSAFE_PICKLE.search(str(exc)):
+            raise CheckpointError(
+                f"refusing to load {path}: it contains Python objects that only a full "
+                f"unpickling could rebuild, and unpickling can run arbitrary code. Nothing was "
+                f"executed. {fix}"
+            ) from None
+        raise damaged(first_line(exc)) from None
+    except Exception as exc:  # torch raises many types on damaged archives; none is ours to keep
+        raise damaged(f"{type(exc).__name__}: {first_line(exc)}") from None
 
 
 REQUIRED = ("model", "state_dict", "param_names", "epoch", "step")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 import re
 import zipfile
 from collections.abc import Mapping
@@ -29,10 +28,9 @@ from landscape.checkpoint._format import (
     FORMAT,
     FORMAT_VERSION,
     REQUIRED,
-    UNSAFE_PICKLE,
     CheckpointError,
     file_key,
-    first_line,
+    load_weights_only,
 )
 from landscape.params import IncompatibleParameters
 from landscape.params import check_comparable as _check_params
@@ -180,23 +178,12 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
             "`landscape train` or landscape.checkpoint.save_checkpoint"
         )
     key = file_key(path)  # the file version read, taken before reading
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if UNSAFE_PICKLE.search(str(exc)):
-            raise CheckpointError(
-                f"refusing to load {path}: it contains Python objects that only a full "
-                "unpickling could rebuild, and unpickling can run arbitrary code. Nothing was "
-                "executed. Re-save the weights as plain tensors (a state_dict) from a trusted "
-                "session."
-            ) from None
-        raise CheckpointError(f"{path} is corrupt: {first_line(exc)}") from None
-    except Exception as exc:  # torch raises many types on damaged archives; none is ours to keep
-        raise CheckpointError(
-            f"{path} is corrupt or truncated ({type(exc).__name__}: {first_line(exc)}); an "
-            "interrupted write never replaces a good checkpoint here, so use the previous "
-            "epoch's file"
-        ) from None
+    payload = load_weights_only(
+        path, map_location,
+        fix="Re-save the weights as plain tensors (a state_dict) from a trusted session.",
+        damaged=lambda detail: CheckpointError(
+            f"{path} is corrupt or truncated ({detail}); an interrupted write never replaces a "
+            "good checkpoint here, so use the previous epoch's file"))
     _check_format(path, payload)
     state = _verify(path, payload)
     if key is not None and key == file_key(path):  # not replaced meanwhile: memoise identity
