@@ -159,9 +159,10 @@ HEADER_KEYS = ("format", "format_version", "library_version", "model", "param_na
 def read_header(path: Path) -> dict[str, Any] | None:
     """The plain entries of a dict saved by ``torch.save`` (:data:`HEADER_KEYS`), no tensor read.
 
-    ``torch.load(..., mmap=True)`` maps the tensor records instead of reading them, so this
-    costs the pickle, not the size of the file. A readable payload that is not a dict gives
-    ``{}``; a file that cannot be read safely (damaged, unsafe, not a zip archive) ``None``.
+    ``torch.load(..., weights_only=True, mmap=True)`` maps the tensor records instead of
+    reading them, so this costs the pickle, not the size of the file. A readable payload that
+    is not a dict gives ``{}``; a file that cannot be read safely (damaged, unsafe, not a zip
+    archive) ``None``.
     """
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)

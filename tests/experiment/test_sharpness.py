@@ -172,5 +172,6 @@ def test_a_warm_start_from_eigenvectors_that_are_no_longer_the_top_finds_the_top
     d = d[perm]  # the top eigenvectors anywhere
     previous = torch.eye(300, dtype=torch.float64)[perm.argsort()[1:k + 1]]  # 2nd..(k+1)th
     res = lanczos(torch.diag(d), k, tol=1e-6, start=warm_start(previous))
+    # |lambda - theta| <= ||H v - theta v|| <= tol |theta| for a converged pair: rtol = tol
     torch.testing.assert_close(res.eigenvalues, d.sort(descending=True).values[:k],
                                rtol=1e-6, atol=0)

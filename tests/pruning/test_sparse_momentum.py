@@ -142,6 +142,8 @@ def test_own_momentum_is_smoothed_gradient():
             return
         for n, p in sp.params.items():
             expected[n] = 0.8 * expected[n] + 0.2 * p.grad
+            # the same recurrence as m.mul_(beta).add_(g, alpha=1 - beta), written as one
+            # expression: a few ulps apart at most, relative (entries that are 0 stay 0)
             torch.testing.assert_close(sp.own[n], expected[n], rtol=1e-12, atol=0)
             # missing weights still get gradients: the growth signal
             assert (p.grad[~sp.masks[n]] != 0).any()
