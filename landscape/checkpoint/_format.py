@@ -26,6 +26,8 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, unsafe, corrupt, of another format or incompatible."""
 
 
+# torch's weights-only unpickler names the global it refused ("Unsupported global: GLOBAL
+# os.system", "Unsupported class ..."); other unpickling errors are damage, not danger.
 UNSAFE_PICKLE = re.compile(r"Unsupported (global|class|operand)|not an allowed global", re.I)
 """What ``torch.load(..., weights_only=True)`` says when a file needs full unpickling."""
 

@@ -32,6 +32,7 @@ from landscape.checkpoint._format import (
     file_key,
     load_weights_only,
 )
+from landscape.checkpoint.header import model_digest
 from landscape.params import IncompatibleParameters
 from landscape.params import check_comparable as _check_params
 
@@ -94,7 +95,7 @@ class Checkpoint:
         share cached analyses; two architectures with identical tensors (an MLP with ReLU and
         one with tanh at the same initialisation) do not.
         """
-        return identity_digest(self.model_name, self.model_kwargs, state_digest(self.state_dict))
+        return model_digest(self.model_name, self.model_kwargs, self.state_dict)
 
     def describe(self) -> str:
         """One line: model, epoch, step, number of parameters."""
@@ -151,8 +152,6 @@ def save_checkpoint(
     return Path(path)
 
 
-# torch's weights-only unpickler names the global it refused ("Unsupported global: GLOBAL
-# os.system", "Unsupported class ..."); other unpickling errors are damage, not danger.
 def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> Checkpoint:
     """Load a checkpoint safely (``weights_only=True``) and verify its digests.
 

@@ -196,7 +196,7 @@ class KrylovSchur:
                 self.product_seconds += time.perf_counter() - start
                 self.products += n - 1
         else:
-            w = self._multiply(new)
+            w = self.multiply(new)
         self.first_products = w.clone() if j == 0 and self.keep_first else None
         nonzero = torch.nonzero(c.abs().sum(0)).flatten()
         if nonzero.numel():  # known couplings: T[old, new] = C^T
@@ -237,7 +237,8 @@ class KrylovSchur:
         self.k = torch.cat([k_rest, k_new])
         self.settled = self.j
 
-    def _multiply(self, rows: Tensor) -> Tensor:
+    def multiply(self, rows: Tensor) -> Tensor:
+        """``H rows`` (row-major), counted and timed (synchronised on CUDA) as products."""
         start = time.perf_counter()
         w = self.op.matmat_rows(rows)
         if w.device.type == "cuda":
@@ -263,7 +264,7 @@ class KrylovSchur:
         if self.omega is None:  # everything so far is orthonormal: q included
             self.settled = j + 1
             self.omega = torch.zeros(j + 1, j + 1, dtype=_HOST)
-        w = self._multiply(q)
+        w = self.multiply(q)
         # the first row's product serves the final verification only while it is the basis
         self.first_products = w.clone() if j == 0 and self.keep_first else None
         alpha = float(w[0] @ q[0])

@@ -23,7 +23,6 @@ The products are counted in the state's ``products`` and ``product_seconds``.
 from __future__ import annotations
 
 import math
-import time
 
 import torch
 from torch import Tensor
@@ -36,14 +35,6 @@ SKETCH_PROBES = 3  # an error is missed with probability at most 10^-3
 _SKETCH_FACTOR = 10 * (2 / math.pi) ** 0.5
 
 
-def _products(state: KrylovSchur, rows: Tensor) -> Tensor:
-    clock = time.perf_counter()
-    out = state.op.matmat_rows(rows)
-    state.product_seconds += time.perf_counter() - clock
-    state.products += rows.shape[0]
-    return out
-
-
 def _sketch(state: KrylovSchur, sk: Tensor, vectors: Tensor, values: Tensor, est: Tensor,
             threshold: Tensor, seed: int) -> Tensor | None:
     """Residual bounds from :data:`SKETCH_PROBES` products, or None when not confirmed."""
@@ -53,7 +44,7 @@ def _sketch(state: KrylovSchur, sk: Tensor, vectors: Tensor, values: Tensor, est
     y = g.T.to(**dev) @ vectors
     predicted = (g.to(**dev) * values[:, None]).T @ vectors
     predicted += (state.k @ (sk @ g)).T.to(**dev) @ state.r
-    err = float((_products(state, y) - predicted).norm(dim=1).max())
+    err = float((state.multiply(y) - predicted).norm(dim=1).max())
     bounds = est + _SKETCH_FACTOR * err
     return bounds if bool((bounds <= threshold).all()) else None
 
@@ -90,6 +81,6 @@ def verify_residuals(state: KrylovSchur, sk: Tensor, vectors: Tensor, values: Te
     if state.first_products is not None:  # Ritz vectors of the start block: explicit
         hv = sk.T.to(device=vectors.device, dtype=vectors.dtype) @ state.first_products
     else:
-        hv = _products(state, vectors)
+        hv = state.multiply(vectors)
     hv.addcmul_(vectors, dev_values[:, None], value=-1)  # H y_i - theta_i y_i, in place
     return hv.norm(dim=1).to(torch.float64).cpu()

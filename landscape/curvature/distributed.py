@@ -94,9 +94,14 @@ class DistributedHessian(CurvatureOperator):
             self.loss_value = all_reduce_floats([self.local.loss_value * self.weight])[0]
 
     def _matmat(self, m: Tensor) -> Tensor:
-        out = self.local.matmat(m)
+        return self._matmat_rows(m.T.contiguous()).T
+
+    def _matmat_rows(self, rows: Tensor) -> Tensor:
+        # the local product is a fresh tensor: scaled in place, and reduced as one dense
+        # block (NCCL refuses non-contiguous tensors)
+        out = self.local.matmat_rows(rows).contiguous()
         if self.weight != 1.0:
-            out = out * self.weight
+            out.mul_(self.weight)
         return all_reduce_(out)
 
     def loss_and_gradient(self) -> tuple[float, Tensor]:
