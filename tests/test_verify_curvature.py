@@ -32,7 +32,7 @@ def test_verify_reports_minima_overlap_and_lambda_max_along_the_curve(tiny_demo,
     along = k["along_curve"]
     assert len(along["t"]) == CURVE_HESSIAN["points"] == len(along["line_lambda_max"])
     assert along["curve_lambda_max_max"] == max(along["curve_lambda_max"])
-    assert along["curve_lambda_max"][0] == along["line_lambda_max"][0]  # the same model
+    assert along["curve_lambda_max"][0] == along["line_lambda_max"][0]  # exact: one point
     # t = 0 is SGD's minimum (no BatchNorm here): its lambda_1, both to the tolerance 1e-3
     assert along["curve_lambda_max"][0] == pytest.approx(k["sgd_eigenvalues"][0], rel=2.5e-3)
     assert along["curve_lambda_max"][-1] == pytest.approx(k["grda_eigenvalues"][0], rel=2.5e-3)
@@ -45,4 +45,4 @@ def test_verify_reports_minima_overlap_and_lambda_max_along_the_curve(tiny_demo,
                  "--top-k", str(CURVE_HESSIAN["k"]), "--trace-probes", "0", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["computed"] == 0 and out["key"] == along["key"]
-    assert out["curve"]["lambda_max"] == along["curve_lambda_max"]
+    assert out["curve"]["lambda_max"] == along["curve_lambda_max"]  # exact: the same entry

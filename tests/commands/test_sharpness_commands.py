@@ -51,6 +51,7 @@ def test_sharpness_json_table_figure_and_the_shared_cache(experiment, tmp_path, 
     assert set(out["runs"]) == {"sgd", "grda"}  # the curve beside the runs is not a run
     sgd = out["runs"]["sgd"]
     assert sgd["epochs"] == [0, 1, 2] and len(sgd["eigenvalues"][0]) == 2
+    # exact: 2 / 0.2 rounds to 10.0
     assert sgd["stability_limit"] == [10.0, 10.0, 10.0] and out["runs"]["grda"][
         "stability_limit"] == [None, None, None]
     assert sgd["overlap_previous"][0] is None and 0 <= sgd["overlap_previous"][1] <= 1
@@ -60,7 +61,7 @@ def test_sharpness_json_table_figure_and_the_shared_cache(experiment, tmp_path, 
     assert main(["hessian", str(runs / "sgd"), "--epoch", "1", "--top-k", "2", "--dtype",
                  "float64", "--batch-size", "16", "--json", *store]) == 0
     top = _json(capsys)
-    assert top["cached"] and top["eigenvalues"] == sgd["eigenvalues"][1]
+    assert top["cached"] and top["eigenvalues"] == sgd["eigenvalues"][1]  # exact: one entry
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert "lambda_1" in text and "0 epoch(s) computed, 3 from the store" in text
@@ -108,6 +109,7 @@ def test_curve_hessian_command(experiment, tmp_path, capsys):
     out = _json(capsys)
     assert out["complete"] and out["computed"] == 3 + 1 and len(out["t"]) == 3
     assert np.array(out["curve"]["eigenvalues"]).shape == (3, 2)
+    # exact: the line's t = 0 is the curve's t = 0 point, computed once
     assert out["line"]["eigenvalues"][0] == out["curve"]["eigenvalues"][0]
     assert out["curve"]["lambda_max_max"] == max(out["curve"]["lambda_max"])
     assert "epoch 2" in out["start"] and "grda" in out["end"]

@@ -66,7 +66,7 @@ def test_minima_plane_json_figures_and_the_second_call_from_the_store(
     assert np.asarray(first["train_loss"]).shape == (5, 5)
     for field in ("train_error", "test_error"):  # fractions
         assert np.min(first[field]) >= 0 and np.max(first[field]) <= 1
-    m = first["minima"]
+    m = first["minima"]  # exact below: the summary reads the same grid values
     assert m["grda"] == [1.0, 0.0] and m["grda_loss"] == first["train_loss"][3][2]
     assert m["sgd_loss"] == first["train_loss"][1][2]
     assert isinstance(m["sharper_eigenvector"], bool)
@@ -81,6 +81,7 @@ def test_minima_plane_json_figures_and_the_second_call_from_the_store(
     assert checked_figures and {n: p for n, p in checked_figures.items() if p} == {}
     vtk = Path(first["figures"][-1]).read_text().splitlines()
     assert vtk[3:6] == ["DATASET STRUCTURED_GRID", "DIMENSIONS 5 5 1", "POINTS 25 double"]
+    # exact: the VTK writer prints repr(float), which round-trips
     assert float(vtk[6].split()[2]) == first["train_loss"][0][0]  # (x0, y0, loss there)
     _forbid(monkeypatch)
     second = _json(capsys, argv)
@@ -127,7 +128,7 @@ def test_your_own_resnet18_as_state_dict_and_safetensors(byo, tmp_path, capsys, 
     # the same tensors as safetensors: the same subject, answered from the store
     second = _json(capsys, ["surface", str(byo / "resnet1.safetensors"), *argv])
     assert second["cached"] and second["key"] == first["key"]
-    assert second["train_loss"] == first["train_loss"]
+    assert second["train_loss"] == first["train_loss"]  # exact: read back from the store
 
 
 def test_a_model_from_your_own_file(byo, tmp_path, capsys):

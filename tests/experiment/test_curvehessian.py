@@ -50,13 +50,15 @@ def test_curvature_along_the_path_matches_the_closed_form(quartic, tmp_path):
         for i, t in enumerate(out["t"]):
             w = path.point(float(t))["w"].detach()
             exact = quartic_hessian(w).sort(descending=True).values
+            # |lambda - theta| <= ||r|| <= tol |theta| with tol = 1e-12; the rest is float64
+            # rounding of w(t) through the closed form
             np.testing.assert_allclose(out[name]["eigenvalues"][i], exact[:3].numpy(),
-                                       rtol=1e-8)
+                                       rtol=1e-10)
             # Rademacher probes of a diagonal Hessian give its trace exactly (z_i^2 = 1)
             assert out[name]["trace"][i] == pytest.approx(float(exact.sum()), rel=1e-12)
             assert out[name]["loss"][i] == pytest.approx(quartic_value(w), rel=1e-12)
         assert out[name]["lambda_max"].tolist() == out[name]["eigenvalues"][:, 0].tolist()
-    # t = 0 is the start model, t = 1 the end
+    # exact: t = 0 is the start model for both paths, the same point computed once
     assert out["line"]["eigenvalues"][0].tolist() == out["curve"]["eigenvalues"][0].tolist()
 
 
