@@ -16,7 +16,7 @@ compressed by the store), ``residuals [k]``, ``converged [k]`` and counters;
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from torch import Tensor
@@ -79,7 +79,7 @@ def hessian_topk(
     params: Sequence[str] | None = None,
     method: str = "cached",
     seed: int = 0,
-    start: Tensor | None = None,
+    start: Tensor | Callable[[], Tensor] | None = None,
     progress: bool = False,
 ) -> Entry | None:
     """Top-``k`` Hessian eigenpairs of the subject's mean loss, from the store or computed.
@@ -97,7 +97,8 @@ def hessian_topk(
         method: HVP method (not part of the key).
         seed: seed of the starting vector.
         start: a warm start ``[P, s]``, e.g. the eigenvectors of a neighbouring checkpoint
-            (not part of the key: the answer is the same to the tolerance).
+            (not part of the key: the answer is the same to the tolerance), or a callable
+            that makes it, called only when the answer is computed (not on a store hit).
         progress: show a progress bar on stderr.
 
     Returns:
@@ -112,7 +113,8 @@ def hessian_topk(
         began = time.perf_counter()
         op = hessian_operator(subject, split=split, params=params, method=method)
         res = lanczos(op, k, which=which, tol=tol, max_basis=max_basis, block_size=block_size,
-                      seed=seed, progress=progress, start=start)
+                      seed=seed, progress=progress,
+                      start=start() if callable(start) else start)
         return {
             "eigenvalues": res.eigenvalues.cpu(),
             "eigenvectors": res.eigenvectors.T.contiguous().cpu(),

@@ -250,8 +250,10 @@ def _labels(runs: Sequence[Path]) -> list[str]:
 def _one_epoch(store: Store, subject: Subject, previous: Entry | None, *, top_k: int,
                tol: float, trace_probes: int, seed: int, warm: bool,
                progress: bool) -> tuple[Entry, dict[str, Any]]:
-    start = (warm_start(torch.as_tensor(previous["eigenvectors"]), seed=seed)
-             if warm and previous is not None else None)
+    start = None
+    if warm and previous is not None:  # read only when this epoch is computed
+        def start() -> Tensor:
+            return warm_start(torch.as_tensor(previous["eigenvectors"]), seed=seed)
     top = hessian_topk(store, subject, k=top_k, tol=tol, seed=seed, start=start,
                        progress=progress)
     grad = gradient_share(store, subject, top, k=top_k, tol=tol, seed=seed)
