@@ -123,7 +123,8 @@ class EpsilonSharpness:
 
 def epsilon_sharpness(objective: Callable[[Tensor], tuple[float, Tensor]], w: Tensor, *,
                       epsilon: float = 1e-3, steps: int = 10, start: float = 0.1,
-                      seed: int = 0, loss: float | None = None) -> EpsilonSharpness:
+                      seed: int = 0, loss: float | None = None,
+                      loss_only: Callable[[Tensor], float] | None = None) -> EpsilonSharpness:
     """Keskar et al. 2017's epsilon-sharpness by projected sign-gradient ascent (docstring above).
 
     Args:
@@ -135,6 +136,10 @@ def epsilon_sharpness(objective: Callable[[Tensor], tuple[float, Tensor]], w: Te
         start: the random start is uniform in ``start`` times the box (0: start at ``w``).
         seed: seed of the random start.
         loss: ``L(w)`` when already known (saves a pass).
+        loss_only: ``theta -> L(theta)`` without the gradient (e.g.
+            :meth:`FlatObjective.loss`), for ``L(w)`` and the last point, whose gradients
+            nothing uses: ``steps`` gradient passes and two loss passes instead of
+            ``steps + 2`` gradient passes.
 
     Returns:
         An :class:`EpsilonSharpness`.
@@ -155,20 +160,21 @@ def epsilon_sharpness(objective: Callable[[Tensor], tuple[float, Tensor]], w: Te
     if not 0.0 <= start <= 1.0:
         raise ValueError(f"start must be in [0, 1] (a fraction of the box), got {start!r}")
     w = w.detach()
+    value_of = loss_only if loss_only is not None else (lambda t: objective(t)[0])
     if loss is None:
-        loss = objective(w)[0]
+        loss = value_of(w)
     bound = epsilon * (w.abs() + 1)
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     u = torch.rand(w.shape, generator=gen, dtype=torch.float64).to(w)
     z = start * bound * (2 * u - 1)
     alpha = 2.5 / steps
     best, history = -math.inf, []
-    value, g = objective(w + z)
     for _ in range(steps):
+        value, g = objective(w + z)
         history.append(value)
         best = max(best, value)
         z = torch.minimum(torch.maximum(z + alpha * bound * torch.sign(g), -bound), bound)
-        value, g = objective(w + z)
+    value = value_of(w + z)
     history.append(value)
     best = max(best, value)
     return EpsilonSharpness(sharpness=100.0 * (best - loss) / (1.0 + loss), loss=float(loss),

@@ -64,7 +64,7 @@ def epsilon_sharpness_cached(store: Store, subject: Subject, *, epsilon: float =
         began = time.perf_counter()
         obj = FlatObjective(subject.model, subject.split(split), loss_fn=subject.loss_fn)
         res = epsilon_sharpness(obj.loss_and_gradient, obj.theta, epsilon=epsilon,
-                                steps=int(steps), start=0.1, seed=seed)
+                                steps=int(steps), start=0.1, seed=seed, loss_only=obj.loss)
         return {"sharpness": res.sharpness, "loss": res.loss, "max_loss": res.max_loss,
                 "epsilon": res.epsilon, "steps": res.steps,
                 "history": torch.tensor(res.history, dtype=torch.float64),

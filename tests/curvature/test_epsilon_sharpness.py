@@ -95,3 +95,24 @@ def test_flat_objective_matches_the_hessian_operators_loss_and_gradient():
     assert got_loss == pytest.approx(loss, rel=1e-13)
     torch.testing.assert_close(got_grad, grad, rtol=1e-12, atol=1e-14)
     assert obj.loss(obj.theta) == pytest.approx(loss, rel=1e-13)
+
+
+def test_a_loss_only_callable_saves_the_gradients_nothing_uses():
+    calls = {"grad": 0, "loss": 0}
+
+    def with_grad(t):
+        calls["grad"] += 1
+        return 0.5 * float((t ** 2).sum()), t.clone()
+
+    def loss_only(t):
+        calls["loss"] += 1
+        return 0.5 * float((t ** 2).sum())
+
+    w = torch.linspace(-1, 1, 5, dtype=torch.float64)
+    plain = epsilon_sharpness(with_grad, w, epsilon=0.1, steps=4, seed=2)
+    assert calls == {"grad": 6, "loss": 0}  # L(w), the start, 4 steps (the last one unused)
+    calls.update(grad=0)
+    lean = epsilon_sharpness(with_grad, w, epsilon=0.1, steps=4, seed=2, loss_only=loss_only)
+    assert calls == {"grad": 4, "loss": 2}
+    # exact: the same expression evaluated at the same points in the same order
+    assert lean.history == plain.history and lean.sharpness == plain.sharpness

@@ -32,7 +32,8 @@ def test_each_measure_is_the_cores_on_the_subjects_data(subject, tmp_path):
                        epsilon=1e-2, steps=5, distance=0.2, directions=3, seed=1)
     obj = FlatObjective(subject.model, subject.split("train"))
     eps = epsilon_sharpness(obj.loss_and_gradient, obj.theta, epsilon=1e-2, steps=5, seed=1)
-    # the same passes in the same order: equal up to float64 rounding
+    # the same points in the same order (the row takes L(w) and the last point without the
+    # gradient): equal up to float64 rounding
     assert row["epsilon_sharpness"] == pytest.approx(eps.sharpness, rel=1e-12)
     assert row["max_loss"] == pytest.approx(eps.max_loss, rel=1e-12)
     dirs = [random_directions(subject.point, num=1, seed=1 + j, model=subject.model).vectors[0]
