@@ -17,7 +17,7 @@ from matplotlib.patches import Patch
 
 from landscape.plotting._style import legend_right, new_figure
 
-__all__ = ["plot_density", "plot_topk", "plot_topk_compare", "plot_topk_epochs"]
+__all__ = ["plot_density", "plot_topk", "plot_topk_epochs"]
 
 
 def plot_topk(result: Mapping[str, Any], *, title: str = ""):
@@ -104,27 +104,4 @@ def plot_density(result: Mapping[str, Any], *, title: str = "", floor: float = 1
                  + f"\nsigma={float(result['sigma']):.2g}; below {floor:.0e} not drawn "
                    "(SLQ, Ghorbani et al. 2019)", fontsize=10)
     ax.grid(alpha=0.3)
-    return fig
-
-
-def plot_topk_compare(runs: Mapping[str, Sequence[float]], *, title: str = ""):
-    """The top-k eigenvalues of several checkpoints side by side (one line per run).
-
-    Args:
-        runs: label -> eigenvalues, largest first.
-        title: figure title (the citation is appended).
-    """
-    fig, axes = new_figure(width=5.6)
-    ax = axes[0, 0]
-    markers = ("o", "s", "^", "D", "v", "P", "X", "*")
-    for i, (label, values) in enumerate(runs.items()):
-        v = np.asarray(values, dtype=float)
-        ax.plot(np.arange(1, len(v) + 1), v, marker=markers[i % len(markers)],
-                ls="-" if i % 2 == 0 else "--", mfc="none" if i % 2 else None, label=label)
-    ax.set_xlabel("index i")
-    ax.set_ylabel(r"Hessian eigenvalue $\lambda_i$")
-    ax.set_title((title or "top Hessian eigenvalues at the final checkpoints")
-                 + "\n(Lanczos; Ghorbani et al. 2019)", fontsize=10)
-    ax.grid(alpha=0.3)
-    legend_right(ax)
     return fig
