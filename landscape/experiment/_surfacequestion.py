@@ -13,20 +13,10 @@ import numpy as np
 
 from landscape.experiment._surfacebasis import SurfaceBasis
 from landscape.experiment.subject import Subject
-from landscape.surface import BN_MODES, STRATEGIES, cross_entropy, surface_axes
+from landscape.surface import cross_entropy, surface_axes, surface_fields
+from landscape.surface._options import check_options
 
 __all__ = ["GridQuestion", "grid_question", "loss_fn_of", "surface_fields"]
-
-
-def surface_fields(*, test: bool = True, errors: bool = True) -> tuple[str, ...]:
-    """The values stored per point, in the evaluator's order.
-
-    >>> surface_fields(test=False)
-    ('train_loss', 'train_error')
-    """
-    splits = ("train", "test") if test else ("train",)
-    kinds = ("loss", "error") if errors else ("loss",)
-    return tuple(f"{s}_{k}" for s in splits for k in kinds)
 
 
 def loss_fn_of(subject: Subject) -> Any:
@@ -50,25 +40,6 @@ def _question(subject: Subject, basis: SurfaceBasis, shape: tuple[int, ...],
     }
 
 
-def _check(bn: str, strategy: str, share_input_layer: Any, max_batch: Any,
-           channels_last: Any) -> None:
-    if bn not in BN_MODES:
-        raise ValueError(f"--bn must be one of {BN_MODES} (keep: Li et al. 2018; recalibrate: "
-                         f"exact statistics at every point), got {bn!r}")
-    if strategy not in STRATEGIES:
-        raise ValueError(f"--strategy must be one of {STRATEGIES}, got {strategy!r}")
-    if share_input_layer not in (True, False, "auto"):
-        raise ValueError(f"share_input_layer must be True, False or 'auto', got "
-                         f"{share_input_layer!r}")
-    if max_batch is not None and max_batch != "auto" and (
-            not isinstance(max_batch, int | np.integer) or max_batch < 1):
-        raise ValueError(f"--max-batch must be a positive integer (or 'auto'), got "
-                         f"{max_batch!r}")
-    if channels_last not in (True, False, "auto"):
-        raise ValueError(f"channels_last must be True, False or 'auto', got "
-                         f"{channels_last!r}")
-
-
 @dataclass(frozen=True)
 class GridQuestion:
     axes: tuple[np.ndarray, ...]
@@ -82,7 +53,8 @@ def grid_question(subject: Subject, basis: SurfaceBasis, grid: int | Sequence[in
           share_input_layer: bool | str, max_batch: int | str | None,
           channels_last: bool | str) -> GridQuestion:
     """The axes, fields and store question of a surface (checked, nothing evaluated)."""
-    _check(bn, strategy, share_input_layer, max_batch, channels_last)
+    check_options(bn=bn, strategy=strategy, share_input_layer=share_input_layer,
+                  max_batch=max_batch, channels_last=channels_last, flags=True)
     sizes = (grid,) if isinstance(grid, int | np.integer) else tuple(grid)
     if len(sizes) != basis.ndim:
         raise ValueError(

@@ -7,6 +7,7 @@ never sees a file path, run directory or store. Li et al. 2018; Yao et al. 2020;
 et al. 2015; Chao et al. 2020.
 """
 
+from landscape.surface._options import surface_fields
 from landscape.surface.directions import SurfaceDirections
 from landscape.surface.eigen import eigen_directions
 from landscape.surface.evaluate import (
@@ -36,6 +37,7 @@ __all__ = [
     "random_directions",
     "run_surface",
     "surface_axes",
+    "surface_fields",
     "surface_layout",
     "top1_wrong",
 ]

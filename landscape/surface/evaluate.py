@@ -42,6 +42,7 @@ from torch.func import functional_call, vmap
 
 from landscape._types import ParamDict
 from landscape.evaluation import recalibrate_bn
+from landscape.surface._options import BN_MODES, STRATEGIES, check_options, surface_fields
 from landscape.surface._shared import (
     InputLayerShare,
     activation_bytes_per_sample,
@@ -57,9 +58,7 @@ __all__ = [
     "top1_wrong",
 ]
 
-BN_MODES = ("keep", "recalibrate")
 _PIECE_BYTES = 32 * 2**20  # max_batch="auto": activations of one piece on a CPU
-STRATEGIES = ("loop", "vmap")
 Batches = Iterable[tuple[Tensor, Tensor]]
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -135,12 +134,6 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
-def _check_bn(bn: str) -> None:
-    if bn not in BN_MODES:
-        raise ValueError(f"bn must be 'keep' (Li et al. 2018) or 'recalibrate' (exact "
-                         f"statistics per point), got {bn!r}")
-
-
 class SurfaceEvaluator:
     """Evaluate many points of one surface, K per pass over the data (module docstring).
 
@@ -207,22 +200,11 @@ class SurfaceEvaluator:
         max_batch: int | str | None = "auto",
         channels_last: bool | str = "auto",
     ) -> None:
-        _check_bn(bn)
-        if strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+        check_options(bn=bn, strategy=strategy, share_input_layer=share_input_layer,
+                      max_batch=max_batch, channels_last=channels_last)
         if points_per_pass is not None and int(points_per_pass) < 1:
             raise ValueError(f"points_per_pass must be a positive integer, got "
                              f"{points_per_pass!r}")
-        if share_input_layer not in (True, False, "auto"):
-            raise ValueError(f"share_input_layer must be True, False or 'auto', got "
-                             f"{share_input_layer!r}")
-        if max_batch is not None and max_batch != "auto" and (
-                not isinstance(max_batch, int | np.integer) or max_batch < 1):
-            raise ValueError(f"max_batch must be a positive integer, 'auto' or None, got "
-                             f"{max_batch!r}")
-        if channels_last not in (True, False, "auto"):
-            raise ValueError(f"channels_last must be True, False or 'auto', got "
-                             f"{channels_last!r}")
         if not memory_budget > 0:
             raise ValueError(f"memory_budget must be a positive number of bytes, got "
                              f"{memory_budget!r}")
@@ -245,9 +227,7 @@ class SurfaceEvaluator:
     @property
     def fields(self) -> tuple[str, ...]:
         """The values computed at every point, in ``PLANE_FIELDS`` order."""
-        splits = ("train",) + (("test",) if self.test is not None else ())
-        kinds = ("loss",) + (("error",) if self.error_fn is not None else ())
-        return tuple(f"{s}_{k}" for s in splits for k in kinds)
+        return surface_fields(test=self.test is not None, errors=self.error_fn is not None)
 
     @property
     def max_rows(self) -> int | None:
