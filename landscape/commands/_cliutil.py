@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,18 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
+
+
+def write_figure(folder: str | Path, name: str, plot: Callable[..., Any], *args: Any,
+                 **kwargs: Any) -> str:
+    """Write ``plot(*args, **kwargs)`` to ``folder/name`` and return the path.
+
+    Through the figure cache (:func:`landscape.plotting._cache.save_plot`): a figure whose
+    numbers and plotting code are unchanged is copied, not drawn again.
+    """
+    from landscape.plotting._cache import save_plot
+
+    return str(save_plot(Path(folder) / name, plot, *args, **kwargs))
 
 
 def emit_json(obj: Any) -> None:

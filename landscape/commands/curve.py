@@ -25,7 +25,13 @@ from landscape.commands._args import (
     model_options,
     open_store,
 )
-from landscape.commands._cliutil import emit_json, int_at_least, positive_float, show_progress
+from landscape.commands._cliutil import (
+    emit_json,
+    int_at_least,
+    positive_float,
+    show_progress,
+    write_figure,
+)
 
 __all__ = ["register"]
 
@@ -98,11 +104,9 @@ def _eval(args: argparse.Namespace) -> int:
     result = entry.read_all()
     figures: list[str] = []
     if args.figures:
-        from landscape.plotting import save_figure
         from landscape.plotting.curves import plot_along
 
-        figures.append(str(save_figure(plot_along(result),
-                                       Path(args.figures) / "curve_along.png")))
+        figures.append(write_figure(args.figures, "curve_along.png", plot_along, result))
     summary: dict[str, Any] = {"key": entry.key, "cached": entry.cached, "store": str(store.root),
                                "epoch": loaded.epoch, "figures": figures}
     for part in ("curve", "line"):
@@ -141,10 +145,9 @@ def _plane(args: argparse.Namespace) -> int:
         return 0
     figures: list[str] = []
     if args.figures and res["complete"]:
-        from landscape.plotting import save_figure
         from landscape.plotting.curves import plot_plane
 
-        figures.append(str(save_figure(plot_plane(res), Path(args.figures) / "curve_plane.png")))
+        figures.append(write_figure(args.figures, "curve_plane.png", plot_plane, res))
     if args.json:
         emit_json({k: v for k, v in res.items() if k != "done"}
                   | {"store": str(store.root), "figures": figures})
@@ -180,11 +183,10 @@ def _hessian(args: argparse.Namespace) -> int:
     ends = [_short(loaded.config["endpoints"][r]) for r in ("start", "end")]
     figures: list[str] = []
     if args.figures and res["complete"]:
-        from landscape.plotting import save_figure
         from landscape.plotting.sharpness import plot_curve_hessian
 
-        figures.append(str(save_figure(plot_curve_hessian(res, ends=ends),
-                                       Path(args.figures) / "curve_hessian.png")))
+        figures.append(write_figure(args.figures, "curve_hessian.png", plot_curve_hessian, res,
+                                    ends=ends))
     paths = [p for p in ("curve", "line") if p in res]
     if args.json:
         emit_json({"t": res["t"], "k": res["k"], "start": ends[0], "end": ends[1],

@@ -19,7 +19,7 @@ from landscape.commands._args import (
     open_store,
     subject_from_args,
 )
-from landscape.commands._cliutil import emit_json, int_at_least, show_progress
+from landscape.commands._cliutil import emit_json, int_at_least, show_progress, write_figure
 
 __all__ = ["register"]
 
@@ -93,18 +93,17 @@ def _figures(stats: dict[str, Any], folder: Path, path: Path | None) -> list[str
         plot_specialisation,
         plot_universality,
         plot_weight_norms,
-        save_figure,
     )
     from landscape.stats import sparsity_rows
 
     stem = f"{path.parent.name}_{path.stem}" if path is not None else "features"
-    paths = [save_figure(plot_sparsity_table(sparsity_rows(stats)),
-                         folder / f"{stem}_sparsity_table.png"),
-             save_figure(plot_universality(stats), folder / f"{stem}_universality.png"),
-             save_figure(plot_specialisation(stats), folder / f"{stem}_specialisation.png")]
+    paths = [write_figure(folder, f"{stem}_sparsity_table.png", plot_sparsity_table,
+                          sparsity_rows(stats)),
+             write_figure(folder, f"{stem}_universality.png", plot_universality, stats),
+             write_figure(folder, f"{stem}_specialisation.png", plot_specialisation, stats)]
     if any("norm_hist" in e for e in stats["layers"].values()):
-        paths.append(save_figure(plot_weight_norms(stats), folder / f"{stem}_weight_norms.png"))
-    return [str(p) for p in paths]
+        paths.append(write_figure(folder, f"{stem}_weight_norms.png", plot_weight_norms, stats))
+    return paths
 
 
 def _by(text: str) -> list[str]:

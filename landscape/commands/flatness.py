@@ -18,7 +18,13 @@ from landscape.commands._args import (
     open_store,
     subject_from_args,
 )
-from landscape.commands._cliutil import emit_json, int_at_least, positive_float, show_progress
+from landscape.commands._cliutil import (
+    emit_json,
+    int_at_least,
+    positive_float,
+    show_progress,
+    write_figure,
+)
 
 __all__ = ["register"]
 
@@ -59,10 +65,9 @@ def _run(args: argparse.Namespace) -> int:
         directions=args.directions, seed=args.seed, progress=show_progress(args))
     figures: list[str] = []
     if args.figures:
-        from landscape.plotting import save_figure
         from landscape.plotting.sharpness import plot_flatness
 
-        figures.append(str(save_figure(plot_flatness(rows), Path(args.figures) / "flatness.png")))
+        figures.append(write_figure(args.figures, "flatness.png", plot_flatness, rows))
     if args.json:
         emit_json({"rows": rows, "store": str(store.root), "figures": figures})
         return 0

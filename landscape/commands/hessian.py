@@ -8,7 +8,6 @@ store (computing when missing), print, optionally draw the figures.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from landscape.commands._args import (
@@ -17,7 +16,13 @@ from landscape.commands._args import (
     open_store,
     subject_from_args,
 )
-from landscape.commands._cliutil import emit_json, int_at_least, positive_float, show_progress
+from landscape.commands._cliutil import (
+    emit_json,
+    int_at_least,
+    positive_float,
+    show_progress,
+    write_figure,
+)
 
 __all__ = ["register"]
 
@@ -34,12 +39,10 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, bool]:
     return subject, store, show_progress(args) and ctx.is_main
 
 
-def _figure(fig: Any, folder: str, subject: Any, what: str) -> str:
-    from landscape.plotting import save_figure
-
+def _figure(folder: str, subject: Any, what: str, plot: Any, *args: Any, **kwargs: Any) -> str:
     path = subject.path
     stem = f"{path.parent.name}_{path.stem}" if path is not None else "subject"
-    return str(save_figure(fig, Path(folder) / f"{stem}_{what}.png"))
+    return write_figure(folder, f"{stem}_{what}.png", plot, *args, **kwargs)
 
 
 def _check_top_k(args: argparse.Namespace, model: Any) -> None:
@@ -77,9 +80,9 @@ def _run_hessian(args: argparse.Namespace) -> int:
     if args.figures:
         from landscape.plotting import plot_topk
 
-        out["figures"] = [_figure(plot_topk(out, title=f"top-{args.top_k} Hessian eigenvalues"
-                                                       f", {subject.label}"),
-                                  args.figures, subject, "hessian_topk")]
+        out["figures"] = [_figure(args.figures, subject, "hessian_topk", plot_topk, out,
+                                  title=f"top-{args.top_k} Hessian eigenvalues, "
+                                        f"{subject.label}")]
     if args.json:
         emit_json(out)
         return 0
@@ -117,9 +120,8 @@ def _run_spectrum(args: argparse.Namespace) -> int:
     if args.figures:
         from landscape.plotting import plot_density
 
-        out["figures"] = [_figure(plot_density(res, title=f"Hessian spectral density, "
-                                                          f"{subject.label}"),
-                                  args.figures, subject, "hessian_density")]
+        out["figures"] = [_figure(args.figures, subject, "hessian_density", plot_density, res,
+                                  title=f"Hessian spectral density, {subject.label}")]
     if args.json:
         out["grid"], out["density"] = res["grid"], res["density"]
         emit_json(out)

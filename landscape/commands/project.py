@@ -17,7 +17,7 @@ from landscape.commands._args import (
     data_options,
     open_store,
 )
-from landscape.commands._cliutil import emit_json, int_at_least, show_progress
+from landscape.commands._cliutil import emit_json, int_at_least, show_progress, write_figure
 
 __all__ = ["register"]
 
@@ -70,10 +70,10 @@ def _run(args: argparse.Namespace) -> int:
     }
     figures = []
     if args.figures:
-        from landscape.plotting import plot_projection, save_figure
+        from landscape.plotting import plot_projection
 
-        figures.append(str(save_figure(plot_projection(results),
-                                       Path(args.figures) / "projection_share.png")))
+        figures.append(write_figure(args.figures, "projection_share.png", plot_projection,
+                                    results))
     if args.json:
         emit_json({"sgd_run": args.sgd_run, "runs": results, "store": str(store.root),
                    "figures": figures})

@@ -8,7 +8,6 @@ object, draw the figure.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from landscape.commands._args import (
@@ -18,7 +17,13 @@ from landscape.commands._args import (
     data_options,
     open_store,
 )
-from landscape.commands._cliutil import emit_json, int_at_least, positive_float, show_progress
+from landscape.commands._cliutil import (
+    emit_json,
+    int_at_least,
+    positive_float,
+    show_progress,
+    write_figure,
+)
 
 __all__ = ["register"]
 
@@ -56,11 +61,10 @@ def _run(args: argparse.Namespace) -> int:
         progress=show_progress(args))
     figures: list[str] = []
     if args.figures:
-        from landscape.plotting import save_figure
         from landscape.plotting.sharpness import plot_sharpness
 
-        figures.append(str(save_figure(plot_sharpness(result),
-                                       Path(args.figures) / "sharpness_over_training.png")))
+        figures.append(write_figure(args.figures, "sharpness_over_training.png",
+                                    plot_sharpness, result))
     if args.json:
         emit_json({**result, "store": str(store.root), "figures": figures})
         return 0
