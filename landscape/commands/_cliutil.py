@@ -160,6 +160,16 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
+def short_label(label: str) -> str:
+    """A subject's short name: ``sgd epoch 8`` for a run's checkpoint, else the file's name.
+
+    >>> short_label("runs/sgd epoch 8"), short_label("weights/net.pt")
+    ('sgd epoch 8', 'net.pt')
+    """
+    head, sep, epoch = label.rpartition(" epoch ")
+    return f"{Path(head).name} epoch {epoch}" if sep else Path(label).name
+
+
 def write_figure(folder: str | Path, name: str, plot: Callable[..., Any], *args: Any,
                  **kwargs: Any) -> str:
     """Write ``plot(*args, **kwargs)`` to ``folder/name`` and return the path.

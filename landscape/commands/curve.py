@@ -14,7 +14,6 @@ result store; errors are fractions in --json, percent in the printed text and th
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from landscape.commands._args import (
@@ -29,6 +28,7 @@ from landscape.commands._cliutil import (
     emit_json,
     int_at_least,
     positive_float,
+    short_label,
     show_progress,
     write_figure,
 )
@@ -164,9 +164,7 @@ def _plane(args: argparse.Namespace) -> int:
 
 def _short(record: dict[str, Any]) -> str:
     """An endpoint's short name: ``sgd epoch 8`` for a run's checkpoint, else the file name."""
-    label = str(record.get("label") or record.get("path") or "?")
-    head, sep, epoch = label.rpartition(" epoch ")
-    return f"{Path(head).name} epoch {epoch}" if sep else Path(label).name
+    return short_label(str(record.get("label") or record.get("path") or "?"))
 
 
 def _hessian(args: argparse.Namespace) -> int:

@@ -8,7 +8,6 @@ measure a cached store entry), print the table or one JSON object, draw the figu
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from landscape.commands._args import (
@@ -22,17 +21,12 @@ from landscape.commands._cliutil import (
     emit_json,
     int_at_least,
     positive_float,
+    short_label,
     show_progress,
     write_figure,
 )
 
 __all__ = ["register"]
-
-
-def _short(label: str) -> str:
-    """``sgd epoch 8`` for a run's checkpoint (``runs/sgd epoch 8``), else the file's name."""
-    head, sep, epoch = label.rpartition(" epoch ")
-    return f"{Path(head).name} epoch {epoch}" if sep else Path(label).name
 
 
 def _table(rows: list[dict[str, Any]]) -> list[str]:
@@ -41,7 +35,7 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
     lines = [f"{'network':<34}{'lambda_max':>11}{'trace':>11}{'+-':>8}{f'top-{k}/tr':>11}"
              f"{'eps-sharp':>11}{'dir. incr.':>11}{'+-':>8}{'loss':>9}"]
     for r in rows:
-        label = _short(r["label"])
+        label = short_label(r["label"])
         label = label if len(label) <= 33 else "..." + label[-30:]
         lines.append(f"{label:<34}{r['lambda_max']:>11.4g}{r['trace']:>11.4g}"
                      f"{r['trace_stderr']:>8.2g}{r['topk_trace_share']:>11.3f}"
