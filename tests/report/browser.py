@@ -105,8 +105,12 @@ def _errors(events: list[dict]) -> list[str]:
     return out
 
 
+FRAMES = "new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))"
+"""A promise resolved once the page has painted two frames after its load event."""
+
+
 def load_page(path: str | Path, *, width: int = 1280, height: int = 900,
-              javascript: bool = True, settle: float = 1.0,
+              javascript: bool = True, ready: str = FRAMES,
               expression: str | None = None) -> PageResult:
     """Open ``path`` in headless Chromium; the first screen as PNG, console errors, requests.
 
@@ -114,7 +118,9 @@ def load_page(path: str | Path, *, width: int = 1280, height: int = 900,
         path: the HTML file.
         width, height: the viewport.
         javascript: run the page's scripts.
-        settle: seconds to let the page draw after its load event.
+        ready: a JavaScript promise the page is waited for after its load event (scripts
+            on only; without scripts the load event is the whole page, data-URI images
+            included).
         expression: a JavaScript expression evaluated at the end (its value is returned).
     """
     if CHROMIUM is None:
@@ -147,7 +153,10 @@ def load_page(path: str | Path, *, width: int = 1280, height: int = 900,
             pipe.call("Emulation.setScriptExecutionDisabled", {"value": True}, session=session)
         pipe.call("Page.navigate", {"url": Path(path).resolve().as_uri()}, session=session)
         pipe.wait_event("Page.loadEventFired", timeout=120)
-        time.sleep(settle)
+        if javascript:  # a condition, not a pause: the promise resolves when the page is ready
+            pipe.call("Runtime.evaluate", {"expression": ready, "awaitPromise": True,
+                                           "returnByValue": True}, session=session,
+                      timeout=120)
         evaluated = None
         if expression is not None:
             result = pipe.call("Runtime.evaluate", {"expression": expression,

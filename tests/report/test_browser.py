@@ -23,6 +23,12 @@ DRAWN = ("[document.querySelectorAll('figure.interactive.drawn').length, "
          "Array.from(document.images).filter(i => i.complete && i.naturalWidth > 0).length, "
          "document.images.length]")
 
+# resolves once every Plotly figure has finished drawing (checked at every frame)
+ALL_DRAWN = ("new Promise(r => (function poll() { "
+             "document.querySelectorAll('figure.interactive.drawn').length >= "
+             "document.querySelectorAll('div.plotly-figure').length "
+             "? requestAnimationFrame(() => r(true)) : requestAnimationFrame(poll); })())")
+
 
 def _pixels(png: bytes) -> np.ndarray:
     import matplotlib.image as mpimg
@@ -39,7 +45,7 @@ def page(tiny_demo) -> Path:
 
 
 def test_the_demo_report_draws_in_chromium_without_errors(page):
-    seen = load_page(page, expression=DRAWN)
+    seen = load_page(page, ready=ALL_DRAWN, expression=DRAWN)
     pixels = _pixels(seen.screenshot)
     assert pixels.shape[:2] == (900, 1280)
     # a drawn page: text and tables, not one colour (a blank page has zero variance)
