@@ -19,7 +19,7 @@ A block ``[P, K]`` is pushed through with ``is_grads_batched`` / ``vmap`` (one d
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -264,34 +264,34 @@ class HessianOperator(CurvatureOperator):
         return self._matmat_rows(m.T.contiguous()).T
 
     def _matmat_rows(self, rows: Tensor) -> Tensor:
-        total: list[Tensor] = []  # the running sum (a fresh tensor, never a view of rows)
+        products = iter(self._batch_products(rows))
+        total = next(products)  # the running sum: a fresh tensor, never a view of rows
+        if total.untyped_storage().data_ptr() == rows.untyped_storage().data_ptr():
+            total = total.clone()
+        for h in products:
+            total.add_(h)
+        return total
 
-        def add(h: Tensor) -> None:
-            if not total:
-                fresh = h.untyped_storage().data_ptr() != rows.untyped_storage().data_ptr()
-                total.append(h if fresh else h.clone())
-            else:
-                total[0].add_(h)
-
+    def _batch_products(self, rows: Tensor) -> Iterator[Tensor]:
+        """Each batch's weighted product with ``rows``, in batch order."""
         graphs = self._graphs if self.method == "cached" else None
         if graphs is not None and all(g is not None for g in graphs):
             # every batch is cached: the graphs hold the data and were built in eval mode
             for g in graphs:
-                add(self._hvp_reverse(self._theta_req, g, rows, retain=True))
-            return total[0]
+                yield self._hvp_reverse(self._theta_req, g, rows, retain=True)
+            return
         with eval_mode(self.loss.model, enabled=not self.train_mode):
             if self.method == "forward":
                 for x, y, w in self._batches():
-                    add(self._hvp_forward(x, y, w, rows))
-                return total[0]
+                    yield self._hvp_forward(x, y, w, rows)
+                return
             if self.method == "cached" and self._graphs is None:
                 self._build_cache()
             graphs = self._graphs if self.method == "cached" else None
             for i, (x, y, w) in enumerate(self._batches()):
                 if graphs is not None and graphs[i] is not None:
-                    add(self._hvp_reverse(self._theta_req, graphs[i], rows, retain=True))
+                    yield self._hvp_reverse(self._theta_req, graphs[i], rows, retain=True)
                     continue
                 theta = self.theta.detach().requires_grad_(True)
                 g = torch.autograd.grad(self.loss(theta, x, y, w), theta, create_graph=True)[0]
-                add(self._hvp_reverse(theta, g, rows, retain=False))
-        return total[0]
+                yield self._hvp_reverse(theta, g, rows, retain=False)
