@@ -40,7 +40,12 @@ from landscape.experiment._surfacebasis import (
     points_basis,
     random_basis,
 )
-from landscape.experiment._surfacequestion import grid_question, loss_fn_of, surface_fields
+from landscape.experiment._surfacequestion import (
+    GridQuestion,
+    grid_question,
+    loss_fn_of,
+    surface_fields,
+)
 from landscape.experiment.cached import Analysis, cached_grid
 from landscape.experiment.subject import Subject
 from landscape.surface import SurfaceEvaluator, run_surface, surface_layout, top1_wrong
@@ -121,6 +126,10 @@ def surface_partial(store: Any, subject: Subject, basis: SurfaceBasis, *,
     g = grid_question(subject, basis, grid, ranges, bn=bn, test=test, errors=errors,
                       strategy=strategy, share_input_layer=share_input_layer,
                       max_batch=max_batch, channels_last=channels_last)
+    return _partial(store, basis, g)
+
+
+def _partial(store: Any, basis: SurfaceBasis, g: GridQuestion) -> Any:
     shape = tuple(len(a) for a in g.axes)
     return cached_grid(store, SURFACE, g.params, inputs=basis.inputs, data=g.data,
                        fields={f: (shape, "float64") for f in g.fields})
@@ -185,7 +194,7 @@ def surface_cached(
                 "share_input_layer": share_input_layer, "max_batch": max_batch,
                 "channels_last": channels_last}
     g = grid_question(subject, basis, grid, ranges, **settings)
-    part = surface_partial(store, subject, basis, grid=grid, ranges=ranges, **settings)
+    part = _partial(store, basis, g)
     finished = part.complete if part is not None else None
     if context().distributed:
         finished = broadcast_object(finished)
