@@ -188,8 +188,7 @@ def _hessian(args: argparse.Namespace) -> int:
     paths = [p for p in ("curve", "line") if p in res]
     if args.json:
         emit_json({"t": res["t"], "k": res["k"], "start": ends[0], "end": ends[1],
-                   **{p: {**res[p], "lambda_max_max": float(res[p]["lambda_max"].max())}
-                      for p in paths},
+                   **{p: res[p] for p in paths},
                    "complete": res["complete"], "computed": res["computed"], "key": res["key"],
                    "store": str(store.root), "epoch": loaded.epoch, "figures": figures})
         return 0
@@ -203,7 +202,7 @@ def _hessian(args: argparse.Namespace) -> int:
                                      f"{res[p]['trace'][i]:>14.4g}{res[p]['loss'][i]:>12.4f}"
                                      for p in paths))
     for p in paths:
-        print(f"  {p}: max lambda_1 {float(res[p]['lambda_max'].max()):.4g}")
+        print(f"  {p}: max lambda_1 {res[p]['lambda_max_max']:.4g}")
     for path in figures:
         print(f"  figure {path}")
     return 0

@@ -273,10 +273,11 @@ def curvature_along(
 
     Returns:
         ``{"t", "curve": {...}, "line": {...} (with ``line``), "k", "points", "done",
-        "complete", "computed" (points evaluated by this call, all ranks), "key"}``; each
-        path holds ``eigenvalues [T, k]``, ``lambda_max [T]``, ``residuals``, ``converged``,
-        ``trace``, ``trace_stderr``, ``loss`` (NaN where not computed); ``None`` on torchrun
-        ranks other than 0.
+        "complete", "computed" (points evaluated by this call, all ranks), "key",
+        "ends_lambda_max" (the larger at the two minima)}``; each path holds ``eigenvalues
+        [T, k]``, ``lambda_max [T]``, ``lambda_max_max`` (its largest), ``residuals``,
+        ``converged``, ``trace``, ``trace_stderr``, ``loss`` (NaN where not computed);
+        ``None`` on torchrun ranks other than 0.
 
     """
     from landscape.distributed import barrier, context
@@ -310,6 +311,8 @@ def curvature_along(
     for row, name in enumerate(PATHS[: 2 if line else 1]):
         out[name] = {f: a[row] for f, a in arrays.items()}
         out[name]["lambda_max"] = arrays["eigenvalues"][row, :, 0]
+        out[name]["lambda_max_max"] = float(np.max(out[name]["lambda_max"]))
+    out["ends_lambda_max"] = float(max(out["curve"]["lambda_max"][[0, -1]]))  # the minima
     return out
 
 
@@ -337,6 +340,6 @@ def pruning_curvature(store: Any, sgd_run: Any, grda_run: Any, loaded: LoadedCur
                        "stability_limit": r["stability_limit"],
                        "gradient_share": r["gradient_share"]}
                for label, r in sharp["runs"].items()}
-    summary["along"] = {p: float(np.max(res[p]["lambda_max"])) for p in ("curve", "line")}
-    summary["along"]["ends"] = float(max(res["curve"]["lambda_max"][[0, -1]]))
+    summary["along"] = {p: res[p]["lambda_max_max"] for p in ("curve", "line")}
+    summary["along"]["ends"] = res["ends_lambda_max"]
     return {"sharpness": sharp, "along": res, "summary": summary}

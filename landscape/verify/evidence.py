@@ -158,10 +158,9 @@ def curvature_on_curve(store: Any, loaded: LoadedCurve, train: EvalSet, *,
     out: dict[str, Any] = {"t": [float(t) for t in res["t"]], "key": res["key"],
                            "curve_dir": str(loaded.path)}
     for part in ("curve", "line"):
-        values = [float(v) for v in res[part]["lambda_max"]]
-        out[f"{part}_lambda_max"] = values
-        out[f"{part}_lambda_max_max"] = max(values)
-    out["ends_lambda_max"] = max(out["curve_lambda_max"][0], out["curve_lambda_max"][-1])
+        out[f"{part}_lambda_max"] = [float(v) for v in res[part]["lambda_max"]]
+        out[f"{part}_lambda_max_max"] = res[part]["lambda_max_max"]
+    out["ends_lambda_max"] = res["ends_lambda_max"]
     return out
 
 
